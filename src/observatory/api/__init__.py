@@ -1,0 +1,1 @@
+"""HTTP read APIs: Tempo (traces) now; Prometheus, Loki and Alertmanager build here."""

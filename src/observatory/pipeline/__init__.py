@@ -1,0 +1,1 @@
+"""Between receivers and the store: queue, limits, processors and group commit."""

@@ -1,0 +1,1 @@
+"""Reading the store: trace lookup now; PromQL, TraceQL and LogQL engines build here."""

@@ -1,0 +1,1 @@
+"""Wire formats in: decode requests into signal batches. Nothing below sees protobuf or JSON."""

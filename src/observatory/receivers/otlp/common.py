@@ -1,0 +1,95 @@
+"""What the three OTLP decoders share: attribute values, resources and limits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from observatory.pipeline.processors import AttributeLimits, KeyValues, ResourceProcessor
+from observatory.signals.attributes import AttributeValue, KvList
+from observatory.signals.columns import ScopeContext
+
+UNKNOWN_SERVICE = "unknown_service"
+
+
+def any_value(value: Any) -> AttributeValue:
+    """A protobuf `AnyValue` as a plain Python value."""
+    which = value.WhichOneof("value")
+    if which == "string_value":
+        return str(value.string_value)
+    if which == "int_value":
+        return int(value.int_value)
+    if which == "double_value":
+        return float(value.double_value)
+    if which == "bool_value":
+        return bool(value.bool_value)
+    if which == "bytes_value":
+        return bytes(value.bytes_value)
+    if which == "array_value":
+        return [any_value(v) for v in value.array_value.values]
+    if which == "kvlist_value":
+        return KvList(key_values(value.kvlist_value.values))
+    return ""
+
+
+def key_values(pairs: Iterable[Any]) -> KeyValues:
+    """Protobuf `KeyValue`s as (key, value) pairs; string values take the fast path."""
+    out: KeyValues = []
+    for kv in pairs:
+        value = kv.value
+        if value.WhichOneof("value") == "string_value":
+            out.append((kv.key, value.string_value))
+        else:
+            out.append((kv.key, any_value(value)))
+    return out
+
+
+@dataclass
+class DecodeContext:
+    """Per-request decoding state: who sends, which limits apply, what was refused."""
+
+    tenant: str
+    limits: AttributeLimits
+    resources: ResourceProcessor
+    rejected: int = 0
+    dropped_attributes: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+    def reject(self, count: int, reason: str) -> None:
+        self.rejected += count
+        if reason not in self.reasons:
+            self.reasons.append(reason)
+
+    @property
+    def rejection_message(self) -> str:
+        return "; ".join(self.reasons)
+
+    def resource(self, resource: Any) -> tuple[KeyValues, str] | None:
+        """The processed resource attributes and service name, or None when refused."""
+        attributes = self.resources.apply(key_values(resource.attributes))
+        outcome = self.limits.apply(attributes)
+        if outcome.violated and self.limits.reject:
+            return None
+        self.dropped_attributes += outcome.dropped
+        return outcome.attributes, service_name(outcome.attributes)
+
+    def item_attributes(self, pairs: Iterable[Any]) -> tuple[KeyValues, int] | None:
+        """An item's attributes within limits and how many were dropped; None if refused."""
+        outcome = self.limits.apply(key_values(pairs))
+        if outcome.violated and self.limits.reject:
+            return None
+        self.dropped_attributes += outcome.dropped
+        return outcome.attributes, outcome.dropped
+
+
+def service_name(attributes: KeyValues) -> str:
+    for key, value in attributes:
+        if key == "service.name" and isinstance(value, str):
+            return value
+    return UNKNOWN_SERVICE
+
+
+def scope_context(resource: tuple[KeyValues, str], scope: Any) -> ScopeContext:
+    attributes, service = resource
+    return ScopeContext(service, attributes, scope.name, scope.version)

@@ -1,0 +1,85 @@
+"""OTLP logs into a log batch."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from observatory.receivers.otlp.common import DecodeContext, any_value, scope_context
+from observatory.signals.attributes import KvList, any_value_json
+from observatory.signals.batch import Signal, SignalBatch
+from observatory.signals.columns import ScopeContext
+from observatory.signals.logs import LogColumns
+from observatory.signals.spans import SPAN_ID_BYTES, TRACE_ID_BYTES, ids_or_zero
+
+_REFUSED_RESOURCE = "resource over attribute limits"
+_REFUSED_RECORD = "log record over attribute limits"
+
+
+def decode_logs(request: Any, ctx: DecodeContext) -> SignalBatch:
+    """Every record of an `ExportLogsServiceRequest`, or a refusal counted in `ctx`."""
+    columns = LogColumns(ctx.tenant)
+    for resource_logs in request.resource_logs:
+        resource = ctx.resource(resource_logs.resource)
+        for scope_logs in resource_logs.scope_logs:
+            if resource is None:
+                ctx.reject(len(scope_logs.log_records), _REFUSED_RESOURCE)
+                continue
+            scope = scope_context(resource, scope_logs.scope)
+            for record in scope_logs.log_records:
+                _append_record(columns, scope, record, ctx)
+    tables = {"logs": columns.table()} if columns.rows else {}
+    return SignalBatch(
+        Signal.LOGS, ctx.tenant, tables, columns.rows, ctx.rejected, ctx.rejection_message
+    )
+
+
+def body_text(body: Any) -> tuple[str, str]:
+    """The body as text for search, and its OTLP/JSON form when it is not a string."""
+    if body.WhichOneof("value") == "string_value":
+        return body.string_value, ""
+    if body.WhichOneof("value") is None:
+        return "", ""
+    value = any_value(body)
+    encoded = json.dumps(any_value_json(value), separators=(",", ":"))
+    return json.dumps(_plain(value), separators=(",", ":")), encoded
+
+
+def _plain(value: object) -> object:
+    """A value as ordinary JSON: key-value lists as objects, bytes as base64."""
+    if isinstance(value, KvList):
+        return {k: _plain(v) for k, v in value}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    return value
+
+
+def _append_record(
+    columns: LogColumns, scope: ScopeContext, record: Any, ctx: DecodeContext
+) -> None:
+    limited = ctx.item_attributes(record.attributes)
+    if limited is None:
+        ctx.reject(1, _REFUSED_RECORD)
+        return
+    attributes, dropped = limited
+    text, encoded = body_text(record.body)
+    observed = record.observed_time_unix_nano
+    columns.append(
+        scope,
+        attributes,
+        # A record without its own time is placed at the time it was observed.
+        timestamp=record.time_unix_nano or observed,
+        observed_timestamp=observed or record.time_unix_nano,
+        severity_number=record.severity_number,
+        severity_text=record.severity_text,
+        body=text,
+        body_any=encoded,
+        trace_id=ids_or_zero(record.trace_id, TRACE_ID_BYTES),
+        span_id=ids_or_zero(record.span_id, SPAN_ID_BYTES),
+        flags=record.flags,
+        event_name=record.event_name,
+        dropped_attributes_count=record.dropped_attributes_count + dropped,
+    )
