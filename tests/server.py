@@ -46,11 +46,18 @@ class ServerProcess:
     def start(self, timeout: float = 60.0) -> None:
         env = {**os.environ, **self.extra_env}
         command = [
-            sys.executable, "-m", "observatory.cli", "serve",
-            "--data-dir", str(self.data_dir),
-            "--http-port", str(self.http_port),
-            "--otlp-grpc-port", str(self.grpc_port),
-            "--otlp-http-port", str(self.otlp_http_port),
+            sys.executable,
+            "-m",
+            "observatory.cli",
+            "serve",
+            "--data-dir",
+            str(self.data_dir),
+            "--http-port",
+            str(self.http_port),
+            "--otlp-grpc-port",
+            str(self.grpc_port),
+            "--otlp-http-port",
+            str(self.otlp_http_port),
         ]
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -103,6 +110,9 @@ def query_store(data_dir: Path, sql: str) -> list[dict[str, object]]:
     """Rows from a stopped server's store, read in a subprocess: one chDB path per process."""
     result = subprocess.run(
         [sys.executable, "-c", _QUERY_SCRIPT, str(data_dir), sql],
-        capture_output=True, text=True, timeout=120, check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]

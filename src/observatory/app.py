@@ -89,7 +89,9 @@ class Observatory:
         otlp_routes = OtlpHttpReceiver(ingest, settings).routes()
         health = HealthApi(self.metrics, self.is_ready).routes()
         api_routes: list[BaseRoute] = [
-            *otlp_routes, *health, *TempoApi(TraceReader(store), tenants).routes(),
+            *otlp_routes,
+            *health,
+            *TempoApi(TraceReader(store), tenants).routes(),
         ]
         listeners = [
             self._listener(Starlette(routes=api_routes), settings.http_port),
@@ -102,20 +104,32 @@ class Observatory:
         tasks = [asyncio.create_task(listener.serve()) for listener in listeners]
         await self._wait_started(listeners, tasks)
         self._ready = True
-        log.info("observatory %s ready: API on %s:%d, OTLP gRPC :%d, OTLP HTTP :%d",
-                 __version__, settings.host, settings.http_port, settings.otlp_grpc_port,
-                 settings.otlp_http_port)
+        log.info(
+            "observatory %s ready: API on %s:%d, OTLP gRPC :%d, OTLP HTTP :%d",
+            __version__,
+            settings.host,
+            settings.http_port,
+            settings.otlp_grpc_port,
+            settings.otlp_http_port,
+        )
         await self._stop_or_crash(tasks)
         await self._shutdown(listeners, tasks, grpc_server)
 
     def _listener(self, app: Starlette, port: int) -> _Listener:
         config = uvicorn.Config(
-            app, host=self.settings.host, port=port, lifespan="off", access_log=False,
-            log_level=self.settings.log_level, timeout_graceful_shutdown=30,
+            app,
+            host=self.settings.host,
+            port=port,
+            lifespan="off",
+            access_log=False,
+            log_level=self.settings.log_level,
+            timeout_graceful_shutdown=30,
         )
         return _Listener(config)
 
-    async def _wait_started(self, listeners: list[_Listener], tasks: list[asyncio.Task[None]]) -> None:
+    async def _wait_started(
+        self, listeners: list[_Listener], tasks: list[asyncio.Task[None]]
+    ) -> None:
         while not all(listener.started for listener in listeners):
             if any(task.done() for task in tasks):
                 raise SystemExit("a listener failed to start (is its port already in use?)")

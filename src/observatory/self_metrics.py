@@ -26,7 +26,7 @@ class _StoreSizeCollector(Collector):
         )
         try:
             sizes = self._sizes()
-        except Exception:  # noqa: BLE001 - a scrape must not fail because the store is busy
+        except Exception:
             sizes = {}
         for table, size in sorted(sizes.items()):
             family.add_metric([table], size)
@@ -38,25 +38,34 @@ class SelfMetrics:
         self.registry = CollectorRegistry()
         reg = self.registry
         self.received = Counter(
-            "observatory_received_items", "Items received, before any check.",
-            ["signal", "protocol"], registry=reg,
+            "observatory_received_items",
+            "Items received, before any check.",
+            ["signal", "protocol"],
+            registry=reg,
         )
         self.accepted = Counter(
-            "observatory_accepted_items", "Items committed to the store and acknowledged.",
-            ["signal"], registry=reg,
+            "observatory_accepted_items",
+            "Items committed to the store and acknowledged.",
+            ["signal"],
+            registry=reg,
         )
         self.refused = Counter(
-            "observatory_refused_items", "Items refused, by reason.",
-            ["signal", "reason"], registry=reg,
+            "observatory_refused_items",
+            "Items refused, by reason.",
+            ["signal", "reason"],
+            registry=reg,
         )
         self.refused_requests = Counter(
-            "observatory_refused_requests", "Requests refused, by reason.",
-            ["signal", "reason"], registry=reg,
+            "observatory_refused_requests",
+            "Requests refused, by reason.",
+            ["signal", "reason"],
+            registry=reg,
         )
         self.dropped = Counter(
             "observatory_dropped_items",
             "Parts of accepted items dropped by limits (e.g. attributes), by reason.",
-            ["signal", "reason"], registry=reg,
+            ["signal", "reason"],
+            registry=reg,
         )
         self.queue_items = Gauge(
             "observatory_queue_items", "Items waiting for commit.", ["signal"], registry=reg
@@ -65,12 +74,17 @@ class SelfMetrics:
             "observatory_queue_bytes", "Bytes waiting for commit.", ["signal"], registry=reg
         )
         self.commit_seconds = Histogram(
-            "observatory_batch_commit_seconds", "Time to commit one batch to the store.",
-            ["signal"], registry=reg,
+            "observatory_batch_commit_seconds",
+            "Time to commit one batch to the store.",
+            ["signal"],
+            registry=reg,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
         self.batch_items = Histogram(
-            "observatory_batch_items", "Items per committed batch.", ["signal"], registry=reg,
+            "observatory_batch_items",
+            "Items per committed batch.",
+            ["signal"],
+            registry=reg,
             buckets=(1, 10, 100, 1000, 5000, 10000, 20000, 50000, 100000),
         )
         self.rss = Gauge(

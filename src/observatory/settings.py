@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -42,66 +42,175 @@ MIB = 1024 * 1024
 SETTINGS: tuple[Setting, ...] = (
     # Listening.
     Setting("host", str, "127.0.0.1", "Address every listener binds to.", flag=True),
-    Setting("http_port", int, 3300, "HTTP API port: queries, OTLP/HTTP, health, self-metrics.",
-            0, 65535, flag=True),
+    Setting(
+        "http_port",
+        int,
+        3300,
+        "HTTP API port: queries, OTLP/HTTP, health, self-metrics.",
+        0,
+        65535,
+        flag=True,
+    ),
     Setting("otlp_grpc_port", int, 4317, "OTLP/gRPC port.", 0, 65535, flag=True),
-    Setting("otlp_http_port", int, 4318, "OTLP/HTTP port (the same routes also answer on the "
-            "HTTP API port).", 0, 65535, flag=True),
+    Setting(
+        "otlp_http_port",
+        int,
+        4318,
+        "OTLP/HTTP port (the same routes also answer on the HTTP API port).",
+        0,
+        65535,
+        flag=True,
+    ),
     # Storage.
     Setting("data_dir", str, "./data", "Folder of the embedded store.", flag=True),
-    Setting("store_engine", str, "embedded", "Store engine: `embedded` (chDB in-process).",
-            choices=("embedded",)),
+    Setting(
+        "store_engine",
+        str,
+        "embedded",
+        "Store engine: `embedded` (chDB in-process).",
+        choices=("embedded",),
+    ),
     Setting("retention_traces_days", int, 7, "Days spans are kept.", 1, 36500),
     Setting("retention_metrics_days", int, 30, "Days metric samples are kept.", 1, 36500),
-    Setting("retention_logs_error_days", int, 90,
-            "Days log records of severity ERROR and FATAL are kept.", 1, 36500),
-    Setting("retention_logs_info_days", int, 30,
-            "Days log records of severity INFO and WARN (and unspecified) are kept.", 1, 36500),
-    Setting("retention_logs_debug_days", int, 7,
-            "Days log records of severity TRACE and DEBUG are kept.", 1, 36500),
+    Setting(
+        "retention_logs_error_days",
+        int,
+        90,
+        "Days log records of severity ERROR and FATAL are kept.",
+        1,
+        36500,
+    ),
+    Setting(
+        "retention_logs_info_days",
+        int,
+        30,
+        "Days log records of severity INFO and WARN (and unspecified) are kept.",
+        1,
+        36500,
+    ),
+    Setting(
+        "retention_logs_debug_days",
+        int,
+        7,
+        "Days log records of severity TRACE and DEBUG are kept.",
+        1,
+        36500,
+    ),
     # Tenancy.
-    Setting("default_tenant", str, "default",
-            "Tenant of requests that carry no `X-Scope-OrgID` header."),
-    Setting("require_tenant", bool, False,
-            "Refuse requests without `X-Scope-OrgID` (401) instead of using the default tenant."),
+    Setting(
+        "default_tenant", str, "default", "Tenant of requests that carry no `X-Scope-OrgID` header."
+    ),
+    Setting(
+        "require_tenant",
+        bool,
+        False,
+        "Refuse requests without `X-Scope-OrgID` (401) instead of using the default tenant.",
+    ),
     # Pipeline.
-    Setting("queue_max_items", int, 200_000,
-            "Items (spans, data points, log records) waiting for commit, per signal, before "
-            "new requests are refused with 429.", 1, 100_000_000),
-    Setting("queue_max_bytes", int, 256 * MIB,
-            "Decoded request bytes waiting for commit, per signal, before new requests are "
-            "refused with 429.", 1024, 64 * 1024 * MIB),
-    Setting("memory_limit_bytes", int, 1536 * MIB,
-            "Resident memory of the process above which ingest is refused with 503.",
-            64 * MIB, 1024 * 1024 * MIB),
-    Setting("batch_max_items", int, 20_000,
-            "Items per group commit: a batch is written once it holds this many.", 1, 10_000_000),
-    Setting("batch_timeout_ms", int, 20,
-            "How long an idle writer lingers for more requests before it writes a batch; "
-            "requests that arrive while a batch is being written go in the next one at once.",
-            0, 60_000),
-    Setting("retry_after_seconds", int, 1,
-            "The `Retry-After` value sent with 429 answers.", 1, 3600),
-    Setting("resource_processor", list, [],
-            "Resource attribute actions applied to every resource, in order: a list of "
-            "`{action: insert|upsert|delete, key: ..., value: ...}`. From the environment, "
-            "as JSON."),
-    Setting("max_attributes_per_item", int, 128,
-            "Attributes per span, log record, event or link, and per resource; the rest are "
-            "dropped and counted.", 1, 100_000),
-    Setting("max_attribute_value_length", int, 4096,
-            "Characters in one string attribute value.", 1, 10 * MIB),
-    Setting("attribute_limit_action", str, "truncate",
-            "What happens to an item over an attribute limit: `truncate` it, or `reject` it "
-            "(reported in the OTLP partial success).", choices=("truncate", "reject")),
+    Setting(
+        "queue_max_items",
+        int,
+        200_000,
+        "Items (spans, data points, log records) waiting for commit, per signal, before "
+        "new requests are refused with 429.",
+        1,
+        100_000_000,
+    ),
+    Setting(
+        "queue_max_bytes",
+        int,
+        256 * MIB,
+        "Decoded request bytes waiting for commit, per signal, before new requests are "
+        "refused with 429.",
+        1024,
+        64 * 1024 * MIB,
+    ),
+    Setting(
+        "memory_limit_bytes",
+        int,
+        1536 * MIB,
+        "Resident memory of the process above which ingest is refused with 503.",
+        64 * MIB,
+        1024 * 1024 * MIB,
+    ),
+    Setting(
+        "batch_max_items",
+        int,
+        20_000,
+        "Items per group commit: a batch is written once it holds this many.",
+        1,
+        10_000_000,
+    ),
+    Setting(
+        "batch_timeout_ms",
+        int,
+        20,
+        "How long an idle writer lingers for more requests before it writes a batch; "
+        "requests that arrive while a batch is being written go in the next one at once.",
+        0,
+        60_000,
+    ),
+    Setting(
+        "retry_after_seconds", int, 1, "The `Retry-After` value sent with 429 answers.", 1, 3600
+    ),
+    Setting(
+        "resource_processor",
+        list,
+        [],
+        "Resource attribute actions applied to every resource, in order: a list of "
+        "`{action: insert|upsert|delete, key: ..., value: ...}`. From the environment, "
+        "as JSON.",
+    ),
+    Setting(
+        "max_attributes_per_item",
+        int,
+        128,
+        "Attributes per span, log record, event or link, and per resource; the rest are "
+        "dropped and counted.",
+        1,
+        100_000,
+    ),
+    Setting(
+        "max_attribute_value_length",
+        int,
+        4096,
+        "Characters in one string attribute value.",
+        1,
+        10 * MIB,
+    ),
+    Setting(
+        "attribute_limit_action",
+        str,
+        "truncate",
+        "What happens to an item over an attribute limit: `truncate` it, or `reject` it "
+        "(reported in the OTLP partial success).",
+        choices=("truncate", "reject"),
+    ),
     # Request limits.
-    Setting("max_request_bytes", int, 16 * MIB,
-            "Largest request body as sent (compressed); larger gets 413.", 1024, 1024 * MIB),
-    Setting("max_decompressed_bytes", int, 64 * MIB,
-            "Largest request body after decompression; larger gets 413.", 1024, 4096 * MIB),
+    Setting(
+        "max_request_bytes",
+        int,
+        16 * MIB,
+        "Largest request body as sent (compressed); larger gets 413.",
+        1024,
+        1024 * MIB,
+    ),
+    Setting(
+        "max_decompressed_bytes",
+        int,
+        64 * MIB,
+        "Largest request body after decompression; larger gets 413.",
+        1024,
+        4096 * MIB,
+    ),
     # Self.
-    Setting("log_level", str, "info", "Log level of the program's own log.",
-            choices=("debug", "info", "warning", "error")),
+    Setting(
+        "log_level",
+        str,
+        "info",
+        "Log level of the program's own log.",
+        choices=("debug", "info", "warning", "error"),
+    ),
 )
 
 SETTINGS_BY_NAME: Mapping[str, Setting] = {s.name: s for s in SETTINGS}
@@ -124,7 +233,11 @@ def _parse_list(raw: str) -> list[Any]:
 
 
 _PARSERS: dict[type, Callable[[str], Any]] = {
-    str: str, int: int, float: float, bool: _parse_bool, list: _parse_list,
+    str: str,
+    int: int,
+    float: float,
+    bool: _parse_bool,
+    list: _parse_list,
 }
 
 
@@ -136,14 +249,12 @@ def _coerce(setting: Setting, raw: Any, source: str) -> SettingValue:
             value = float(raw)
         else:
             value = raw
-        if not isinstance(value, setting.type) or (
-            setting.type is int and isinstance(value, bool)
-        ):
+        if not isinstance(value, setting.type) or (setting.type is int and isinstance(value, bool)):
             raise ValueError(f"expected {setting.type.__name__}")
     except ValueError as exc:
         raise ConfigError(f"setting {setting.name} from {source}: {exc}") from exc
     _check_limits(setting, value, source)
-    return value  # type: ignore[no-any-return]
+    return cast(SettingValue, value)
 
 
 def _check_limits(setting: Setting, value: Any, source: str) -> None:

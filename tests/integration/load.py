@@ -32,18 +32,22 @@ def _sender(url: str, spans: int, stop: threading.Event, result: LoadResult) -> 
             request, ids = span_request(spans)
             try:
                 response = client.post(
-                    url, content=request.SerializeToString(),
+                    url,
+                    content=request.SerializeToString(),
                     headers={"Content-Type": "application/x-protobuf"},
                 )
             except httpx.HTTPError:
                 continue  # the server died under us: this request was never acknowledged
             result.record(
-                response.status_code, [s.hex() for _, s in ids],
+                response.status_code,
+                [s.hex() for _, s in ids],
                 response.headers.get("Retry-After"),
             )
 
 
-def start_load(url: str, senders: int, spans: int) -> tuple[threading.Event, list[threading.Thread], LoadResult]:
+def start_load(
+    url: str, senders: int, spans: int
+) -> tuple[threading.Event, list[threading.Thread], LoadResult]:
     stop, result = threading.Event(), LoadResult()
     threads = [
         threading.Thread(target=_sender, args=(url, spans, stop, result), daemon=True)

@@ -37,7 +37,9 @@ def span_request(
     for i in range(spans):
         trace_id, span_id = os.urandom(16), os.urandom(8)
         span = scope.spans.add(
-            trace_id=trace_id, span_id=span_id, name=f"chat {i % 5}",
+            trace_id=trace_id,
+            span_id=span_id,
+            name=f"chat {i % 5}",
             kind=Span.SPAN_KIND_CLIENT,
             start_time_unix_nano=now + i,
             end_time_unix_nano=now + 500_000_000 + i,
@@ -57,7 +59,8 @@ def log_request(records: int, body: str = "hello") -> ExportLogsServiceRequest:
         scope.log_records.append(
             LogRecord(
                 time_unix_nano=now + i,
-                severity_number=9, severity_text="INFO",
+                severity_number=9,
+                severity_text="INFO",
                 body=AnyValue(string_value=f"{body} {i}"),
             )
         )

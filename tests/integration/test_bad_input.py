@@ -18,7 +18,9 @@ from tests.server import ServerProcess
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 
 
-def _post(server: ServerProcess, body: bytes, headers: dict[str, str], signal: str = "traces") -> httpx.Response:
+def _post(
+    server: ServerProcess, body: bytes, headers: dict[str, str], signal: str = "traces"
+) -> httpx.Response:
     return httpx.post(f"{server.otlp_http}/v1/{signal}", content=body, headers=headers, timeout=30)
 
 

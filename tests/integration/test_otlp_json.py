@@ -38,7 +38,9 @@ def _document() -> dict[str, object]:
     return {
         "resourceSpans": [
             {
-                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "gw"}}]},
+                "resource": {
+                    "attributes": [{"key": "service.name", "value": {"stringValue": "gw"}}]
+                },
                 "scopeSpans": [{"scope": {"name": "manual"}, "spans": [span]}],
             }
         ]

@@ -44,7 +44,9 @@ class QueueLimits:
 class _Pending:
     batch: SignalBatch
     nbytes: int
-    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    done: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
 
 
 @dataclass
@@ -79,7 +81,9 @@ class GroupCommitQueue:
         self._writer: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._writer = asyncio.get_running_loop().create_task(self._run(), name=f"commit-{self.signal}")
+        self._writer = asyncio.get_running_loop().create_task(
+            self._run(), name=f"commit-{self.signal}"
+        )
 
     def check_capacity(self, items: int = 0, nbytes: int = 0) -> None:
         """Raise the refusal a request of this size would get now."""
@@ -160,7 +164,7 @@ class GroupCommitQueue:
         started = time.perf_counter()
         try:
             await asyncio.to_thread(self._write, [p.batch for p in taken])
-        except Exception as exc:  # noqa: BLE001 - every failure must reach the waiting requests
+        except Exception as exc:
             self._fail(taken, exc)
         else:
             self._metrics.accepted.labels(self.signal).inc(items)
@@ -174,8 +178,10 @@ class GroupCommitQueue:
 
     def _fail(self, taken: list[_Pending], exc: Exception) -> None:
         log.error("commit of %d %s requests failed: %s", len(taken), self.signal, exc)
-        error = exc if isinstance(exc, StoreUnavailableError) else StoreUnavailableError(
-            f"store could not commit the batch: {exc}"
+        error = (
+            exc
+            if isinstance(exc, StoreUnavailableError)
+            else StoreUnavailableError(f"store could not commit the batch: {exc}")
         )
         for pending in taken:
             if not pending.done.done():

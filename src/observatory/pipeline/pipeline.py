@@ -36,7 +36,10 @@ class Pipeline:
         self.queues = {
             Signal.TRACES: GroupCommitQueue("traces", store, queue_limits, metrics),
             Signal.METRICS: GroupCommitQueue(
-                "metrics", store, queue_limits, metrics,
+                "metrics",
+                store,
+                queue_limits,
+                metrics,
                 CommitHooks(prepare=series.prepare, committed=series.committed),
             ),
             Signal.LOGS: GroupCommitQueue("logs", store, queue_limits, metrics),

@@ -58,4 +58,3 @@ class SeriesCache:
 
 def _is_stale(written_at: float | None, stale_before: float) -> bool:
     return written_at is None or written_at < stale_before
-

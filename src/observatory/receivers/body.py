@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 from observatory.errors import BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
 
+
 async def read_capped(chunks: AsyncIterator[bytes], content_length: str | None, cap: int) -> bytes:
     """The raw body; 413 as soon as it is known to exceed `cap` bytes."""
     if content_length and content_length.isdigit() and int(content_length) > cap:
@@ -68,4 +69,3 @@ def _too_large(cap: int) -> PayloadTooLargeError:
         f"decompressed request body exceeds the limit of {cap} bytes "
         "(setting max_decompressed_bytes)"
     )
-

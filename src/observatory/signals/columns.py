@@ -39,7 +39,9 @@ class ScopedColumns:
         self.rows = 0
         self._cols: dict[str, list[object]] = {name: [] for name in self.SCALARS}
         self._shared: dict[str, list[object]] = {
-            "service_name": [], "scope_name": [], "scope_version": [],
+            "service_name": [],
+            "scope_name": [],
+            "scope_version": [],
         }
         self._resource = AttributeColumns("resource_attributes")
         self._attributes = AttributeColumns("attributes")

@@ -36,6 +36,15 @@ class LogColumns(ScopedColumns):
 
     SCHEMA = LOG_SCHEMA
     SCALARS = (
-        "timestamp", "observed_timestamp", "severity_number", "severity_text", "body",
-        "body_any", "trace_id", "span_id", "flags", "event_name", "dropped_attributes_count",
+        "timestamp",
+        "observed_timestamp",
+        "severity_number",
+        "severity_text",
+        "body",
+        "body_any",
+        "trace_id",
+        "span_id",
+        "flags",
+        "event_name",
+        "dropped_attributes_count",
     )

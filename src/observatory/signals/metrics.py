@@ -70,7 +70,10 @@ class MetricColumns:
         self._series: dict[int, tuple[str, dict[str, str], int]] = {}
         self._fingerprints: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
         self._sample_cols: dict[str, list[object]] = {
-            "metric_name": [], "fingerprint": [], "timestamp": [], "value": [],
+            "metric_name": [],
+            "fingerprint": [],
+            "timestamp": [],
+            "value": [],
         }
         self._metadata: dict[str, tuple[str, str, str]] = {}
 
@@ -103,24 +106,34 @@ class MetricColumns:
         tenant = self.tenant
         series = list(self._series.items())
         tables = {
-            "series": build_table(SERIES_SCHEMA, {
-                "tenant": [tenant] * len(series),
-                "metric_name": [s[0] for _, s in series],
-                "fingerprint": [fp for fp, _ in series],
-                "labels": [list(s[1].items()) for _, s in series],
-                "last_seen": [s[2] for _, s in series],
-            }),
-            "samples": build_table(SAMPLE_SCHEMA, {
-                "tenant": [tenant] * self.samples, **self._sample_cols,
-            }),
+            "series": build_table(
+                SERIES_SCHEMA,
+                {
+                    "tenant": [tenant] * len(series),
+                    "metric_name": [s[0] for _, s in series],
+                    "fingerprint": [fp for fp, _ in series],
+                    "labels": [list(s[1].items()) for _, s in series],
+                    "last_seen": [s[2] for _, s in series],
+                },
+            ),
+            "samples": build_table(
+                SAMPLE_SCHEMA,
+                {
+                    "tenant": [tenant] * self.samples,
+                    **self._sample_cols,
+                },
+            ),
         }
         if self._metadata:
             meta = list(self._metadata.items())
-            tables["metric_metadata"] = build_table(METADATA_SCHEMA, {
-                "tenant": [tenant] * len(meta),
-                "metric_name": [name for name, _ in meta],
-                "type": [m[0] for _, m in meta],
-                "unit": [m[1] for _, m in meta],
-                "help": [m[2] for _, m in meta],
-            })
+            tables["metric_metadata"] = build_table(
+                METADATA_SCHEMA,
+                {
+                    "tenant": [tenant] * len(meta),
+                    "metric_name": [name for name, _ in meta],
+                    "type": [m[0] for _, m in meta],
+                    "unit": [m[1] for _, m in meta],
+                    "help": [m[2] for _, m in meta],
+                },
+            )
         return tables

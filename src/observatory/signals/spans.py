@@ -64,9 +64,21 @@ class SpanColumns(ScopedColumns):
 
     SCHEMA = SPAN_SCHEMA
     SCALARS = (
-        "trace_id", "span_id", "parent_span_id", "trace_state", "flags", "name", "kind",
-        "start_time", "duration_ns", "status_code", "status_message",
-        "dropped_attributes_count", "events", "dropped_events_count", "links",
+        "trace_id",
+        "span_id",
+        "parent_span_id",
+        "trace_state",
+        "flags",
+        "name",
+        "kind",
+        "start_time",
+        "duration_ns",
+        "status_code",
+        "status_message",
+        "dropped_attributes_count",
+        "events",
+        "dropped_events_count",
+        "links",
         "dropped_links_count",
     )
 
@@ -78,6 +90,8 @@ def ids_or_zero(value: bytes, width: int) -> bytes:
 
 def event_row(time_unix_nano: int, name: str, attributes: str, dropped: int) -> dict[str, object]:
     return {
-        "time_unix_nano": time_unix_nano, "name": name,
-        "attributes": attributes, "dropped_attributes_count": dropped,
+        "time_unix_nano": time_unix_nano,
+        "name": name,
+        "attributes": attributes,
+        "dropped_attributes_count": dropped,
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import chdb
 import pyarrow as pa
@@ -28,7 +29,7 @@ class EmbeddedStore:
         path = Path(data_dir).resolve()
         path.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._conn = chdb.connect(str(path))
+        self._conn: Any = chdb.connect(str(path))  # type: ignore[no-untyped-call]
         self._closed = False
         self._close_lock = threading.Lock()
         for statement in _SESSION_SETTINGS:

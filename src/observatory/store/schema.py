@@ -203,9 +203,7 @@ def migrate(store: Store, retention: Retention) -> list[int]:
             continue
         for statement in statements:
             store.execute(statement)
-        store.execute(
-            "INSERT INTO schema_migrations (version) VALUES ({v:UInt32})", {"v": version}
-        )
+        store.execute("INSERT INTO schema_migrations (version) VALUES ({v:UInt32})", {"v": version})
         new.append(version)
     apply_retention(store, retention)
     return new

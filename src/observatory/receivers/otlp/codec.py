@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
@@ -44,7 +44,9 @@ _REJECTED_FIELD = {
     Signal.METRICS: "rejected_data_points",
     Signal.LOGS: "rejected_log_records",
 }
-_ID_FIELDS = frozenset({"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"})
+_ID_FIELDS = frozenset(
+    {"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"}
+)
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -109,12 +111,12 @@ def _id_to_base64(key: str, value: Any) -> Any:
 
 def response_for(batch: SignalBatch | None, signal: Signal) -> Message:
     """The export response, with a partial success when items were refused."""
-    response = RESPONSE_TYPES[signal]()
+    response: Any = RESPONSE_TYPES[signal]()
     if batch is not None and batch.rejected:
-        partial = getattr(response, "partial_success")
+        partial = response.partial_success
         setattr(partial, _REJECTED_FIELD[signal], batch.rejected)
         partial.error_message = batch.rejection_message
-    return response
+    return cast(Message, response)
 
 
 def encode_response(message: Message, encoding: str) -> bytes:

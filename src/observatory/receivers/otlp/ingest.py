@@ -48,7 +48,9 @@ class OtlpIngest:
             self.metrics.refused_requests.labels(signal.value, exc.reason).inc()
             raise
 
-    async def _export(self, signal: Signal, request: Any, tenant: str, protocol: str) -> SignalBatch:
+    async def _export(
+        self, signal: Signal, request: Any, tenant: str, protocol: str
+    ) -> SignalBatch:
         ctx = DecodeContext(tenant, self.pipeline.limits, self.pipeline.resources)
         batch = self._decoders[signal](request, ctx)
         self._count(signal, protocol, batch, ctx)

@@ -49,7 +49,8 @@ SERVICE_NAMESPACE = "service.namespace"
 SERVICE_INSTANCE_ID = "service.instance.id"
 _IDENTIFYING = frozenset((SERVICE_NAME, SERVICE_NAMESPACE, SERVICE_INSTANCE_ID))
 _KNOWN_TEMPORALITIES = (AGGREGATION_TEMPORALITY_DELTA, AGGREGATION_TEMPORALITY_CUMULATIVE)
-# Keys of a histogram's running totals next to its `le` values, which never look like these.
+# Keys of a histogram's running totals besides its `le` values: the count is the `+Inf`
+# bucket anyway, and no bound is ever formatted as `sum`.
 _COUNT_KEY = "+Inf"
 _SUM_KEY = "sum"
 
@@ -61,6 +62,7 @@ NO_TEMPORALITY = "sum or histogram with unspecified aggregation temporality"
 OUT_OF_ORDER = "delta data point older than the last one of its series"
 
 Buckets = list[tuple[str, float]]
+_ExponentialBuckets = ExponentialHistogramDataPoint.Buckets
 _HistogramPoint = TypeVar("_HistogramPoint", HistogramDataPoint, ExponentialHistogramDataPoint)
 
 
@@ -372,28 +374,35 @@ def _explicit_buckets(point: HistogramDataPoint) -> Buckets:
 
 
 def _exponential_buckets(point: ExponentialHistogramDataPoint) -> Buckets:
-    """Cumulative counts by upper bound: negative buckets, the zero bucket, positive buckets.
-
-    Positive bucket i holds values up to base**(i+1), negative bucket i values down to
-    -base**(i+1), so its upper bound is -base**i; they come most negative first.
-    """
+    """Cumulative counts by upper bound: negative buckets, the zero bucket, positive buckets."""
     buckets: Buckets = []
-    scale = point.scale
-    negative = point.negative
+    cumulative = _negative_buckets(buckets, point.scale, point.negative)
+    cumulative += point.zero_count
+    _append_bucket(buckets, format_bound(point.zero_threshold), cumulative)
+    _positive_buckets(buckets, point.scale, point.positive, cumulative)
+    return buckets
+
+
+def _negative_buckets(buckets: Buckets, scale: int, negative: _ExponentialBuckets) -> int:
+    # Negative bucket i reaches down to -base**(i+1), so its upper bound is -base**i, and
+    # the highest index is the most negative bucket, which comes first.
     counts = negative.bucket_counts
     cumulative = 0
     for position in range(len(counts) - 1, -1, -1):
         cumulative += counts[position]
         bound = exponential_bound(scale, negative.offset + position, True)
         _append_bucket(buckets, bound, cumulative)
-    cumulative += point.zero_count
-    _append_bucket(buckets, format_bound(point.zero_threshold), cumulative)
-    positive = point.positive
+    return cumulative
+
+
+def _positive_buckets(
+    buckets: Buckets, scale: int, positive: _ExponentialBuckets, cumulative: int
+) -> None:
+    # Positive bucket i holds values up to base**(i+1).
     for position, count in enumerate(positive.bucket_counts):
         cumulative += count
         bound = exponential_bound(scale, positive.offset + position + 1, False)
         _append_bucket(buckets, bound, cumulative)
-    return buckets
 
 
 def _append_bucket(buckets: Buckets, le: str, cumulative: int) -> None:

@@ -1,9 +1,10 @@
 """OTLP names and values in the Prometheus model: metric names, units, label names and values.
 
 Metric names are escaped to the classic character set and get unit and type suffixes;
-attribute keys become label names and attribute values label strings, rendered the way
-OpenTelemetry renders a value as a string, so the series stored here are the ones any
-Prometheus-compatible backend would hold for the same data.
+attribute keys become label names and attribute values label strings (numbers in their
+shortest form, arrays and maps as JSON). Every rule here is fixed by what other
+OTLP-to-Prometheus paths produce: a series only matches theirs, in dashboards and alerts
+written for them, if its name and labels agree byte for byte.
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ _DIGITS = frozenset("0123456789")
 _RESERVED_NAME = "__name__"
 # Below 2**53 every integral float is an exact integer, so `int()` gives its shortest digits.
 _EXACT_INTEGERS = 2.0**53
-# JSON strings are escaped for safe embedding in HTML, as the usual OpenTelemetry renderers do.
+# HTML-significant characters are escaped in JSON text so that label values agree byte for
+# byte with the same attributes converted elsewhere.
 _HTML_ESCAPES = str.maketrans(
     {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 )

@@ -97,4 +97,3 @@ def _link(link: Any, ctx: DecodeContext) -> dict[str, object]:
         "dropped_attributes_count": link.dropped_attributes_count + dropped,
         "flags": link.flags,
     }
-

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import TypeAlias
 
 import pyarrow as pa
 import pytest
@@ -41,6 +42,7 @@ SERVICE = {"service.name": "api", "service.namespace": "shop", "service.instance
 IDENTITY = {"job": "shop/api", "instance": "pod-1"}
 
 Sample = tuple[str, dict[str, str], int, float]
+Temporality: TypeAlias = "pb.AggregationTemporality.ValueType"
 
 
 def any_value(value: object) -> AnyValue:
@@ -92,22 +94,20 @@ def counter(
     *points: pb.NumberDataPoint,
     unit: str = "",
     monotonic: bool = True,
-    temporality: int = CUMULATIVE,
+    temporality: Temporality = CUMULATIVE,
 ) -> pb.Metric:
     data = pb.Sum(data_points=points, is_monotonic=monotonic, aggregation_temporality=temporality)
     return pb.Metric(name=name, unit=unit, description="what it counts", sum=data)
 
 
 def histogram(
-    name: str, *points: pb.HistogramDataPoint, unit: str = "", temporality: int = CUMULATIVE
+    name: str, *points: pb.HistogramDataPoint, unit: str = "", temporality: Temporality = CUMULATIVE
 ) -> pb.Metric:
     data = pb.Histogram(data_points=points, aggregation_temporality=temporality)
     return pb.Metric(name=name, unit=unit, description="a distribution", histogram=data)
 
 
-def context(
-    max_count: int = 128, action: str = "truncate", tenant: str = "acme"
-) -> DecodeContext:
+def context(max_count: int = 128, action: str = "truncate", tenant: str = "acme") -> DecodeContext:
     return DecodeContext(tenant, AttributeLimits(max_count, 4096, action), ResourceProcessor([]))
 
 
@@ -121,9 +121,7 @@ def decode(
 
 
 def samples(batch: SignalBatch) -> list[Sample]:
-    series = {
-        row["fingerprint"]: dict(row["labels"]) for row in batch.tables["series"].to_pylist()
-    }
+    series = {row["fingerprint"]: dict(row["labels"]) for row in batch.tables["series"].to_pylist()}
     table = batch.tables["samples"]
     columns = zip(
         table.column("metric_name").to_pylist(),
@@ -314,9 +312,7 @@ def test_summary_has_quantiles_sum_and_count() -> None:
             pb.SummaryDataPoint.ValueAtQuantile(quantile=0.99, value=1.2),
         ],
     )
-    metric = pb.Metric(
-        name="rpc.duration", unit="s", summary=pb.Summary(data_points=[point])
-    )
+    metric = pb.Metric(name="rpc.duration", unit="s", summary=pb.Summary(data_points=[point]))
     batch = decode(request(metric))
     assert named(batch, "rpc_duration_seconds") == [
         ({**IDENTITY, "quantile": "0.5"}, T0_MS, 0.4),
@@ -327,7 +323,9 @@ def test_summary_has_quantiles_sum_and_count() -> None:
     assert metadata(batch)["rpc_duration_seconds"] == ("summary", "seconds", "")
 
 
-def exponential(point: pb.ExponentialHistogramDataPoint, temporality: int = CUMULATIVE) -> pb.Metric:
+def exponential(
+    point: pb.ExponentialHistogramDataPoint, temporality: Temporality = CUMULATIVE
+) -> pb.Metric:
     data = pb.ExponentialHistogram(data_points=[point], aggregation_temporality=temporality)
     return pb.Metric(name="request.size", unit="By", exponential_histogram=data)
 
@@ -368,7 +366,9 @@ def test_exponential_histogram_bounds_follow_the_scale() -> None:
         positive=pb.ExponentialHistogramDataPoint.Buckets(offset=-1, bucket_counts=[1, 1]),
     )
     batch = decode(request(exponential(point)))
-    bounds = [(labels["le"], value) for labels, _, value in named(batch, "request_size_bytes_bucket")]
+    bounds = [
+        (labels["le"], value) for labels, _, value in named(batch, "request_size_bytes_bucket")
+    ]
     assert bounds == [("0.001", 1.0), ("1", 2.0), ("1.4142135623730951", 3.0), ("+Inf", 3.0)]
 
 
@@ -442,7 +442,8 @@ def test_non_string_attributes_become_label_text() -> None:
 
 
 def test_attributes_escaping_to_one_label_join_their_values_in_key_order() -> None:
-    point = number(1, **{"http_method": "b", "http.method": "a"})
+    attrs = attributes({"http_method": "b", "http.method": "a"})
+    point = pb.NumberDataPoint(time_unix_nano=T0, as_int=1, attributes=attrs)
     batch = decode(request(gauge("queue.depth", point)))
     [(labels, _, _)] = named(batch, "queue_depth")
     assert labels == {"http_method": "a;b", **IDENTITY}
@@ -476,7 +477,9 @@ def test_delta_series_are_kept_per_tenant() -> None:
 def test_non_monotonic_delta_sum_is_stored_as_it_is() -> None:
     deltas = DeltaToCumulative()
     for time, value in ((T0, 4), (T0 + SECOND, -1)):
-        metric = counter("queue.change", number(value, time=time), monotonic=False, temporality=DELTA)
+        metric = counter(
+            "queue.change", number(value, time=time), monotonic=False, temporality=DELTA
+        )
         batch = decode(request(metric), deltas)
     assert named(batch, "queue_change") == [(IDENTITY, T0_MS + 1000, -1.0)]
 
