@@ -515,6 +515,9 @@ class Workload(Protocol):
     def items(self, index: int) -> int:
         """Items in the index-th payload."""
 
+    def self_test(self) -> None:
+        """Raise if stamped payloads do not carry the ids the store check expects."""
+
     def parse_only(self, payload: bytes) -> int:
         """Decode the payload in pure Python, touching every item; returns the items."""
 
@@ -578,6 +581,7 @@ def generate(workload: Workload, count: int) -> list[bytes]:
 
 def run_benchmark(title: str, workload: Workload, args: argparse.Namespace) -> list[Row]:
     """Generate, measure the parse-only ceiling, load a fresh server, stop it, check the store."""
+    workload.self_test()
     sample = [workload.payload(i) for i in range(16)]
     log("measuring the parse-only ceiling ...")
     ceiling = measure_parse_only(workload, sample, seconds=3.0)

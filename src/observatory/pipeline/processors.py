@@ -87,8 +87,16 @@ class AttributeLimits:
     def apply(self, attributes: KeyValues) -> LimitOutcome:
         dropped = max(0, len(attributes) - self.max_count)
         kept = attributes[: self.max_count] if dropped else attributes
-        cap = self.max_value_length
-        too_long = any(isinstance(v, str) and len(v) > cap for _, v in kept)
+        too_long = self._has_long_value(kept)
         if too_long and not self.reject:
+            cap = self.max_value_length
             kept = [(k, v[:cap] if isinstance(v, str) else v) for k, v in kept]
         return LimitOutcome(kept, dropped, bool(dropped or too_long))
+
+    def _has_long_value(self, attributes: KeyValues) -> bool:
+        cap = self.max_value_length
+        # A plain loop: this runs for every item, and a generator costs a frame per call.
+        for _, value in attributes:  # noqa: SIM110
+            if type(value) is str and len(value) > cap:
+                return True
+        return False

@@ -55,16 +55,9 @@ def encode_key_values(attributes: Iterable[tuple[str, object]]) -> str:
     return json.dumps(key_values_json(attributes), separators=(",", ":"))
 
 
-def _kind_of(value: object) -> int:
-    if isinstance(value, str):
-        return 0
-    if isinstance(value, bool):
-        return 3
-    if isinstance(value, int):
-        return 1
-    if isinstance(value, float):
-        return 2
-    return 4
+# Exact types only: bool is a subclass of int, and subclasses (KvList) are not plain values.
+_KIND_OF_TYPE: dict[type, int] = {str: 0, int: 1, float: 2, bool: 3}
+_JSON_KIND = 4
 
 
 class AttributeColumns:
@@ -77,11 +70,11 @@ class AttributeColumns:
         self._values: list[list[object]] = [[] for _ in KIND_SUFFIXES]
 
     def append(self, attributes: Attributes) -> None:
-        keys, values = self._keys, self._values
+        keys, values, kinds = self._keys, self._values, _KIND_OF_TYPE
         for key, value in attributes:
-            kind = _kind_of(value)
+            kind = kinds.get(type(value), _JSON_KIND)
             keys[kind].append(key)
-            if kind == 4:
+            if kind == _JSON_KIND:
                 value = json.dumps(any_value_json(value), separators=(",", ":"))
             values[kind].append(value)
         for kind, offsets in enumerate(self._offsets):

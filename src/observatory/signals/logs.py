@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import pyarrow as pa
 
 from observatory.signals.attributes import map_fields
@@ -31,20 +33,24 @@ LOG_SCHEMA = pa.schema(
 )
 
 
+class LogRow(NamedTuple):
+    """A log record's own values."""
+
+    timestamp: int
+    observed_timestamp: int
+    severity_number: int
+    severity_text: str
+    body: str
+    body_any: str
+    trace_id: bytes
+    span_id: bytes
+    flags: int
+    event_name: str
+    dropped_attributes_count: int
+
+
 class LogColumns(ScopedColumns):
     """Builds the `logs` table row by row from plain values."""
 
     SCHEMA = LOG_SCHEMA
-    SCALARS = (
-        "timestamp",
-        "observed_timestamp",
-        "severity_number",
-        "severity_text",
-        "body",
-        "body_any",
-        "trace_id",
-        "span_id",
-        "flags",
-        "event_name",
-        "dropped_attributes_count",
-    )
+    ROW_FIELDS = LogRow._fields

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import pyarrow as pa
 
 from observatory.signals.attributes import map_fields
@@ -59,28 +61,32 @@ SPAN_SCHEMA = pa.schema(
 )
 
 
+class SpanRow(NamedTuple):
+    """A span's own values, in `spans` column order after the scope columns."""
+
+    trace_id: bytes
+    span_id: bytes
+    parent_span_id: bytes
+    trace_state: str
+    flags: int
+    name: str
+    kind: int
+    start_time: int
+    duration_ns: int
+    status_code: int
+    status_message: str
+    dropped_attributes_count: int
+    events: list[dict[str, object]]
+    dropped_events_count: int
+    links: list[dict[str, object]]
+    dropped_links_count: int
+
+
 class SpanColumns(ScopedColumns):
     """Builds the `spans` table row by row from plain values."""
 
     SCHEMA = SPAN_SCHEMA
-    SCALARS = (
-        "trace_id",
-        "span_id",
-        "parent_span_id",
-        "trace_state",
-        "flags",
-        "name",
-        "kind",
-        "start_time",
-        "duration_ns",
-        "status_code",
-        "status_message",
-        "dropped_attributes_count",
-        "events",
-        "dropped_events_count",
-        "links",
-        "dropped_links_count",
-    )
+    ROW_FIELDS = SpanRow._fields
 
 
 def ids_or_zero(value: bytes, width: int) -> bytes:

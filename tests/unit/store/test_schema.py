@@ -4,7 +4,7 @@ import os
 import time
 
 from observatory.signals.columns import ScopeContext
-from observatory.signals.spans import NO_SPAN_ID, SpanColumns
+from observatory.signals.spans import NO_SPAN_ID, SpanColumns, SpanRow
 from observatory.store.embedded import EmbeddedStore
 from observatory.store.schema import MIGRATIONS, Retention, migrate
 from tests.unit.store.conftest import RETENTION
@@ -44,10 +44,10 @@ def test_retention_follows_settings(store: EmbeddedStore) -> None:
 
 
 def _span(columns: SpanColumns, trace: bytes, parent: bytes, name: str, start: int) -> None:
-    scope = ScopeContext("svc-" + name, [("service.name", "svc-" + name)], "s", "1")
-    columns.append(
-        scope,
-        [],
+    scope = columns.add_scope(
+        ScopeContext("svc-" + name, [("service.name", "svc-" + name)], "s", "1")
+    )
+    row = SpanRow(
         trace_id=trace,
         span_id=os.urandom(8),
         parent_span_id=parent,
@@ -65,6 +65,7 @@ def _span(columns: SpanColumns, trace: bytes, parent: bytes, name: str, start: i
         links=[],
         dropped_links_count=0,
     )
+    columns.append(scope, [], row)
 
 
 def test_trace_summary_is_right_when_spans_arrive_out_of_order(store: EmbeddedStore) -> None:

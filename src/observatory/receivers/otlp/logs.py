@@ -9,8 +9,7 @@ from typing import Any
 from observatory.receivers.otlp.common import DecodeContext, any_value, scope_context
 from observatory.signals.attributes import KvList, any_value_json
 from observatory.signals.batch import Signal, SignalBatch
-from observatory.signals.columns import ScopeContext
-from observatory.signals.logs import LogColumns
+from observatory.signals.logs import LogColumns, LogRow
 from observatory.signals.spans import SPAN_ID_BYTES, TRACE_ID_BYTES, ids_or_zero
 
 _REFUSED_RESOURCE = "resource over attribute limits"
@@ -26,7 +25,7 @@ def decode_logs(request: Any, ctx: DecodeContext) -> SignalBatch:
             if resource is None:
                 ctx.reject(len(scope_logs.log_records), _REFUSED_RESOURCE)
                 continue
-            scope = scope_context(resource, scope_logs.scope)
+            scope = columns.add_scope(scope_context(resource, scope_logs.scope))
             for record in scope_logs.log_records:
                 _append_record(columns, scope, record, ctx)
     tables = {"logs": columns.table()} if columns.rows else {}
@@ -57,9 +56,7 @@ def _plain(value: object) -> object:
     return value
 
 
-def _append_record(
-    columns: LogColumns, scope: ScopeContext, record: Any, ctx: DecodeContext
-) -> None:
+def _append_record(columns: LogColumns, scope: int, record: Any, ctx: DecodeContext) -> None:
     limited = ctx.item_attributes(record.attributes)
     if limited is None:
         ctx.reject(1, _REFUSED_RECORD)
@@ -67,9 +64,7 @@ def _append_record(
     attributes, dropped = limited
     text, encoded = body_text(record.body)
     observed = record.observed_time_unix_nano
-    columns.append(
-        scope,
-        attributes,
+    row = LogRow(
         # A record without its own time is placed at the time it was observed.
         timestamp=record.time_unix_nano or observed,
         observed_timestamp=observed or record.time_unix_nano,
@@ -83,3 +78,4 @@ def _append_record(
         event_name=record.event_name,
         dropped_attributes_count=record.dropped_attributes_count + dropped,
     )
+    columns.append(scope, attributes, row)

@@ -7,11 +7,11 @@ from typing import Any
 from observatory.receivers.otlp.common import DecodeContext, key_values, scope_context
 from observatory.signals.attributes import encode_key_values
 from observatory.signals.batch import Signal, SignalBatch
-from observatory.signals.columns import ScopeContext
 from observatory.signals.spans import (
     SPAN_ID_BYTES,
     TRACE_ID_BYTES,
     SpanColumns,
+    SpanRow,
     ids_or_zero,
 )
 
@@ -29,7 +29,7 @@ def decode_traces(request: Any, ctx: DecodeContext) -> SignalBatch:
             if resource is None:
                 ctx.reject(len(scope_spans.spans), _REFUSED_RESOURCE)
                 continue
-            scope = scope_context(resource, scope_spans.scope)
+            scope = columns.add_scope(scope_context(resource, scope_spans.scope))
             for span in scope_spans.spans:
                 _append_span(columns, scope, span, ctx)
     tables = {"spans": columns.table()} if columns.rows else {}
@@ -38,7 +38,7 @@ def decode_traces(request: Any, ctx: DecodeContext) -> SignalBatch:
     )
 
 
-def _append_span(columns: SpanColumns, scope: ScopeContext, span: Any, ctx: DecodeContext) -> None:
+def _append_span(columns: SpanColumns, scope: int, span: Any, ctx: DecodeContext) -> None:
     if len(span.trace_id) != TRACE_ID_BYTES or len(span.span_id) != SPAN_ID_BYTES:
         ctx.reject(1, _BAD_ID)
         return
@@ -48,9 +48,7 @@ def _append_span(columns: SpanColumns, scope: ScopeContext, span: Any, ctx: Deco
         return
     attributes, dropped = limited
     start = span.start_time_unix_nano
-    columns.append(
-        scope,
-        attributes,
+    row = SpanRow(
         trace_id=span.trace_id,
         span_id=span.span_id,
         parent_span_id=ids_or_zero(span.parent_span_id, SPAN_ID_BYTES),
@@ -68,6 +66,7 @@ def _append_span(columns: SpanColumns, scope: ScopeContext, span: Any, ctx: Deco
         links=[_link(link, ctx) for link in span.links] if span.links else [],
         dropped_links_count=span.dropped_links_count,
     )
+    columns.append(scope, attributes, row)
 
 
 def _nested_attributes(pairs: Any, ctx: DecodeContext) -> tuple[str, int]:
