@@ -16,7 +16,6 @@ import http.client
 import itertools
 import json
 import math
-import os
 import shutil
 import signal
 import socket
@@ -45,7 +44,7 @@ U64Array = npt.NDArray[np.uint64]
 RETRY_GRACE_SECONDS = 15.0
 # The store check reads every acknowledged id into memory; this keeps the payload list
 # (the biggest client-side allocation) within reason on a 24 GiB machine.
-DEFAULT_PAYLOAD_BUDGET_BYTES = 3 * 1024**3
+DEFAULT_PAYLOAD_BUDGET_BYTES = 2 * 1024**3
 
 
 def log(message: str) -> None:
@@ -368,9 +367,7 @@ def run_load(
     """
     counter = itertools.count()
     started = time.perf_counter()
-    target = _LoadTarget(
-        port, path, payloads, started + duration, {"Content-Type": PROTOBUF}
-    )
+    target = _LoadTarget(port, path, payloads, started + duration, {"Content-Type": PROTOBUF})
     # itertools.count's __next__ is atomic under the GIL: no lock needed.
     threads = [_Sender(f"sender-{i}", target, counter.__next__) for i in range(senders)]
     for thread in threads:
@@ -454,7 +451,7 @@ class IdCheck:
         return [
             (f"{item} found in store / acknowledged",
              f"{fmt_int(self.found)} / {fmt_int(self.acknowledged)} "
-             f"({_percent(self.found, self.acknowledged)})"),
+             f"({percent(self.found, self.acknowledged)})"),
             (f"{item} missing from store", fmt_int(self.acknowledged - self.found)),
             (f"{item} stored more than once (extra rows)", fmt_int(self.duplicates)),
             (f"{item} stored but not acknowledged", fmt_int(self.unexpected)),
@@ -485,7 +482,7 @@ class StoreReader:
     def __init__(self, data_dir: Path) -> None:
         import chdb  # the server imports it as well; loading it here only when needed
 
-        self._conn: Any = chdb.connect(str(data_dir))
+        self._conn: Any = chdb.connect(str(data_dir))  # type: ignore[no-untyped-call]
 
     def raw(self, sql: str) -> bytes:
         """The query's result in RowBinary: fixed-width columns come back as packed bytes."""
@@ -567,7 +564,7 @@ def payload_count(args: argparse.Namespace, workload: Workload, ceiling: float) 
     budget = args.payload_budget_mib * 1024**2 // max(1, len(sample))
     if wanted > budget:
         log(f"payload budget allows {budget} payloads of the {wanted} wanted")
-    return max(args.senders * 4, min(wanted, budget))
+    return max(int(args.senders) * 4, min(wanted, budget))
 
 
 def generate(workload: Workload, count: int) -> list[bytes]:
@@ -653,7 +650,7 @@ def _load_rows(
         ("payloads abandoned after refusals", fmt_int(result.abandoned)),
         ("other failures", errors),
         (f"parse-only ceiling, {workload.item}/s (1 process)", fmt_int(ceiling)),
-        ("throughput / parse-only ceiling", _percent(throughput, ceiling)),
+        ("throughput / parse-only ceiling", percent(throughput, ceiling)),
     ]  # fmt: skip
     if result.exhausted:
         rows.append(("WARNING", "ran out of payloads before the deadline: raise --payloads"))
@@ -683,5 +680,5 @@ def _distinct(lines: list[str]) -> list[str]:
     return list(seen.values())
 
 
-def _percent(part: float, whole: float) -> str:
+def percent(part: float, whole: float) -> str:
     return f"{100 * part / whole:.1f} %" if whole else "n/a"

@@ -20,7 +20,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import (  # noqa: E402
+from _harness import (
     Row,
     StoreReader,
     Template,
@@ -31,7 +31,7 @@ from _harness import (  # noqa: E402
     run_benchmark,
     unique_placeholder,
 )
-from _otlp import AttributeValue, key_values, read_attributes, resource, scope  # noqa: E402
+from _otlp import AttributeValue, key_values, read_attributes, resource, scope
 
 SPANS_PER_TRACE = 4  # an agent root and three model calls
 RESOURCES_PER_PAYLOAD = 4
@@ -78,8 +78,9 @@ class TraceWorkload:
         for trace in range(self.traces_per_payload):
             first = trace * SPANS_PER_TRACE
             members = span_ids[first : first + SPANS_PER_TRACE]
-            groups[trace % RESOURCES_PER_PAYLOAD] += _trace(rng, trace_ids[trace], members,
-                                                            self.now_ns)
+            groups[trace % RESOURCES_PER_PAYLOAD] += _trace(
+                rng, trace_ids[trace], members, self.now_ns
+            )
         request = ExportTraceServiceRequest(resource_spans=[
             ResourceSpans(
                 resource=resource(_resource_attributes(rng, SERVICES[(number + r) % 8], number)),
@@ -92,8 +93,10 @@ class TraceWorkload:
     def payload(self, index: int) -> bytes:
         first = index * self.batch
         span_ids = (
-            np.arange(first, first + self.batch, dtype=np.uint64) + np.uint64(self.span_id_base)
-        ).astype(">u8").tobytes()
+            (np.arange(first, first + self.batch, dtype=np.uint64) + np.uint64(self.span_id_base))
+            .astype(">u8")
+            .tobytes()
+        )
         trace_first = index * self.traces_per_payload
         values = [span_ids[i : i + 8] for i in range(0, len(span_ids), 8)]
         values += [

@@ -7,6 +7,8 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
+from google.rpc.error_details_pb2 import RetryInfo
+from google.rpc.status_pb2 import Status
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
@@ -47,6 +49,11 @@ def test_over_memory_limit_answers_503_with_retry_after(tmp_path: Path) -> None:
             export(request, timeout=10)
         assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
         assert "memory_limit_bytes" in (refused.value.details() or "")
+        trailers = dict(refused.value.trailing_metadata() or ())
+        status = Status.FromString(trailers["grpc-status-details-bin"])
+        retry = RetryInfo()
+        assert status.details[0].Unpack(retry)
+        assert retry.retry_delay.seconds == 5
         channel.close()
         assert httpx.get(f"{server.api}/ready").status_code == 200
         metrics = httpx.get(f"{server.api}/metrics").text

@@ -9,9 +9,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import grpc
+from google.protobuf.any_pb2 import Any
+from google.protobuf.duration_pb2 import Duration
+from google.rpc import status_pb2
+from google.rpc.error_details_pb2 import RetryInfo
 from grpc import aio
 
-from observatory.errors import ObservatoryError
+from observatory.errors import ObservatoryError, OverloadedError
 from observatory.receivers.otlp.codec import encode_response, response_for
 from observatory.receivers.otlp.ingest import OtlpIngest
 from observatory.signals.batch import Signal
@@ -22,6 +26,8 @@ _SERVICES = {
     Signal.METRICS: "opentelemetry.proto.collector.metrics.v1.MetricsService",
     Signal.LOGS: "opentelemetry.proto.collector.logs.v1.LogsService",
 }
+
+_STATUS_DETAILS = "grpc-status-details-bin"
 
 Handler = Callable[[bytes, aio.ServicerContext[bytes, bytes]], Awaitable[bytes]]
 
@@ -49,11 +55,20 @@ def _handler(ingest: OtlpIngest, signal: Signal) -> Handler:
 
 
 async def _abort(context: aio.ServicerContext[bytes, bytes], error: ObservatoryError) -> None:
-    retry = getattr(error, "retry_after_seconds", None)
-    if retry is not None:
-        # The OTLP exporters read the retry delay from this trailer when it is present.
-        context.set_trailing_metadata((("retry-after", str(retry)),))
+    if isinstance(error, OverloadedError):
+        # OTLP exporters retry RESOURCE_EXHAUSTED only when the status carries RetryInfo,
+        # and wait the delay it names.
+        context.set_trailing_metadata(((_STATUS_DETAILS, _retry_status(error)),))
     await context.abort(error.grpc_status, error.message)
+
+
+def _retry_status(error: OverloadedError) -> bytes:
+    detail = Any()
+    detail.Pack(RetryInfo(retry_delay=Duration(seconds=error.retry_after_seconds)))
+    status = status_pb2.Status(
+        code=error.grpc_status.value[0], message=error.message, details=[detail]
+    )
+    return bytes(status.SerializeToString())
 
 
 def generic_handlers(ingest: OtlpIngest) -> list[grpc.GenericRpcHandler]:
