@@ -10,6 +10,7 @@ the run the store is checked for every acknowledged span, once.
 from __future__ import annotations
 
 import argparse
+import http.client
 import sys
 import time
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ from _harness import (
     compare_ids,
     consecutive_ids,
     fmt_int,
+    get_json,
     run_benchmark,
     unique_placeholder,
 )
@@ -137,6 +139,50 @@ class TraceWorkload:
 
     def load_rows(self, acked: Sequence[int], elapsed: float) -> list[Row]:
         return []
+
+    def api_check(self, port: int, acked: Sequence[int]) -> list[Row]:
+        """The first trace of the first, middle and last acknowledged request, via the API."""
+        if not acked:
+            return []
+        samples = sorted({acked[0], acked[len(acked) // 2], acked[-1]})
+        outcomes = [self._read_back(port, index) for index in samples]
+        problems = [p for p in outcomes if p]
+        rows: list[Row] = [(
+            "traces read back via /api/traces",
+            f"{len(samples) - len(problems)} of {len(samples)} complete",
+        )]  # fmt: skip
+        rows += [(f"  problem {n}", p) for n, p in enumerate(problems, start=1)]
+        return rows
+
+    def _read_back(self, port: int, index: int) -> str:
+        """'' when the trace came back with every span and attribute sent, else what differs."""
+        sent = self._sent_trace(index)
+        trace_id = self.trace_id_prefix + (index * self.traces_per_payload).to_bytes(8, "big")
+        try:
+            status, body = get_json(port, f"/api/traces/{trace_id.hex()}")
+        except (OSError, http.client.HTTPException) as exc:
+            return f"trace {trace_id.hex()}: {exc!r}"
+        if status != 200 or not isinstance(body, dict):
+            return f"trace {trace_id.hex()}: HTTP {status} {str(body)[:80]}"
+        got = {
+            span.get("spanId", ""): len(span.get("attributes", []))
+            for batch in body.get("batches", []) for scoped in batch.get("scopeSpans", [])
+            for span in scoped.get("spans", [])
+        }  # fmt: skip
+        if got != sent:
+            return f"trace {trace_id.hex()}: sent {sent}, read back {got}"
+        return ""
+
+    def _sent_trace(self, index: int) -> dict[str, int]:
+        """Span id (hex) to attribute count of the first trace of the index-th payload."""
+        request = ExportTraceServiceRequest.FromString(self.payload(index))
+        first = self.span_id_base + index * self.batch
+        wanted = {(first + j).to_bytes(8, "big") for j in range(min(SPANS_PER_TRACE, self.batch))}
+        return {
+            span.span_id.hex(): len(span.attributes)
+            for r in request.resource_spans for ss in r.scope_spans for span in ss.spans
+            if span.span_id in wanted
+        }  # fmt: skip
 
     def check(self, store: StoreReader, acked: Sequence[int]) -> list[Row]:
         stored = np.frombuffer(store.raw("SELECT span_id FROM spans"), dtype=">u8")

@@ -8,10 +8,10 @@ numbers as numbers.
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Iterable, Sequence
 from typing import TypeAlias
 
+import orjson
 import pyarrow as pa
 
 AttributeValue: TypeAlias = "str | bool | int | float | bytes | list[AttributeValue] | KeyValueList"
@@ -52,7 +52,7 @@ def key_values_json(attributes: Iterable[tuple[str, object]]) -> list[dict[str, 
 
 def encode_key_values(attributes: Iterable[tuple[str, object]]) -> str:
     """Attributes of events and links: one JSON string of OTLP/JSON key-values."""
-    return json.dumps(key_values_json(attributes), separators=(",", ":"))
+    return orjson.dumps(key_values_json(attributes)).decode()
 
 
 # Exact types only: bool is a subclass of int, and subclasses (KvList) are not plain values.
@@ -75,7 +75,7 @@ class AttributeColumns:
             kind = kinds.get(type(value), _JSON_KIND)
             keys[kind].append(key)
             if kind == _JSON_KIND:
-                value = json.dumps(any_value_json(value), separators=(",", ":"))
+                value = orjson.dumps(any_value_json(value)).decode()
             values[kind].append(value)
         for kind, offsets in enumerate(self._offsets):
             offsets.append(len(keys[kind]))

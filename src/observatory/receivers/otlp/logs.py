@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
+
+import orjson
 
 from observatory.receivers.otlp.common import DecodeContext, any_value, scope_context
 from observatory.signals.attributes import KvList, any_value_json
@@ -41,8 +42,8 @@ def body_text(body: Any) -> tuple[str, str]:
     if body.WhichOneof("value") is None:
         return "", ""
     value = any_value(body)
-    encoded = json.dumps(any_value_json(value), separators=(",", ":"))
-    return json.dumps(_plain(value), separators=(",", ":")), encoded
+    encoded = orjson.dumps(any_value_json(value)).decode()
+    return orjson.dumps(_plain(value)).decode(), encoded
 
 
 def _plain(value: object) -> object:
