@@ -22,6 +22,7 @@ from observatory.api.health import HealthApi
 from observatory.api.tempo import TempoApi
 from observatory.pipeline.pipeline import Pipeline
 from observatory.query.traces import TraceReader
+from observatory.receivers.otlp.decoding import DecodeRules, OtlpDecoder
 from observatory.receivers.otlp.grpc import create_server
 from observatory.receivers.otlp.http import OtlpHttpReceiver
 from observatory.receivers.otlp.ingest import OtlpIngest
@@ -85,7 +86,19 @@ class Observatory:
     async def _serve(self, pipeline: Pipeline, store: EmbeddedStore) -> None:
         settings = self.settings
         tenants = TenantResolver(settings.default_tenant, settings.require_tenant)
-        ingest = OtlpIngest(pipeline, tenants)
+        decoder = OtlpDecoder(
+            DecodeRules.from_settings(settings), settings.decode_workers, pipeline.deltas
+        )
+        await decoder.start()
+        try:
+            await self._listen(OtlpIngest(pipeline, tenants, decoder), store, tenants)
+        finally:
+            decoder.close()
+
+    async def _listen(
+        self, ingest: OtlpIngest, store: EmbeddedStore, tenants: TenantResolver
+    ) -> None:
+        settings = self.settings
         otlp_routes = OtlpHttpReceiver(ingest, settings).routes()
         health = HealthApi(self.metrics, self.is_ready).routes()
         api_routes: list[BaseRoute] = [

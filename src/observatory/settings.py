@@ -129,7 +129,8 @@ SETTINGS: tuple[Setting, ...] = (
         "memory_limit_bytes",
         int,
         1536 * MIB,
-        "Resident memory of the process above which ingest is refused with 503.",
+        "Resident memory of the process and its decoder processes above which ingest is "
+        "refused with 503.",
         64 * MIB,
         1024 * 1024 * MIB,
     ),
@@ -149,6 +150,16 @@ SETTINGS: tuple[Setting, ...] = (
         "requests that arrive while a batch is being written go in the next one at once.",
         0,
         60_000,
+    ),
+    Setting(
+        "decode_workers",
+        int,
+        0,
+        "Processes that decode OTLP traces and logs beside the main one (0: decode in the "
+        "main process). Worth it with four or more cores; on two, the store's inserts and "
+        "merges already use the second core. Metrics are always decoded in the main process.",
+        0,
+        64,
     ),
     Setting(
         "retry_after_seconds", int, 1, "The `Retry-After` value sent with 429 answers.", 1, 3600

@@ -45,3 +45,10 @@ def test_bad_values_name_the_setting(tmp_path: Path) -> None:
 def test_list_setting_from_environment_as_json() -> None:
     env = {"OBSERVATORY_RESOURCE_PROCESSOR": '[{"action": "delete", "key": "k"}]'}
     assert load_settings(None, {}, env).resource_processor == [{"action": "delete", "key": "k"}]
+
+
+def test_documented_table_is_current() -> None:
+    from observatory.settings_docs import rewrite
+
+    text = DOCS.read_text()
+    assert rewrite(text) == text, "run: python -m observatory.settings_docs docs/configuration.md"

@@ -6,7 +6,6 @@ from observatory.errors import ObservatoryError
 from observatory.pipeline.delta import DeltaToCumulative
 from observatory.pipeline.group_commit import CommitHooks, GroupCommitQueue, QueueLimits
 from observatory.pipeline.memory import MemoryGuard
-from observatory.pipeline.processors import AttributeLimits, ResourceProcessor
 from observatory.pipeline.series_cache import SeriesCache
 from observatory.self_metrics import SelfMetrics
 from observatory.settings import Settings
@@ -18,12 +17,6 @@ class Pipeline:
     def __init__(self, settings: Settings, store: Store, metrics: SelfMetrics) -> None:
         self.metrics = metrics
         self.memory = MemoryGuard(settings.memory_limit_bytes)
-        self.resources = ResourceProcessor.from_config(settings.resource_processor)
-        self.limits = AttributeLimits(
-            settings.max_attributes_per_item,
-            settings.max_attribute_value_length,
-            settings.attribute_limit_action,
-        )
         self.deltas = DeltaToCumulative()
         queue_limits = QueueLimits(
             max_items=settings.queue_max_items,

@@ -61,6 +61,25 @@ def series_fingerprint(metric_name: str, labels: Mapping[str, str]) -> int:
     return int.from_bytes(digest.digest(), "little")
 
 
+FINGERPRINT_CACHE_SIZE = 1_000_000
+# Shared by every request: the same series arrive again and again. A plain dict is safe
+# across threads for these single get and set calls.
+_FINGERPRINTS: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
+
+
+def _label_maps(label_sets: list[dict[str, str]]) -> pa.MapArray:
+    offsets: list[int] = [0]
+    keys: list[str] = []
+    values: list[str] = []
+    for labels in label_sets:
+        keys.extend(labels.keys())
+        values.extend(labels.values())
+        offsets.append(len(keys))
+    return pa.MapArray.from_arrays(
+        pa.array(offsets, pa.int32()), pa.array(keys, pa.string()), pa.array(values, pa.string())
+    )
+
+
 class MetricColumns:
     """Builds the `series`, `samples` and `metric_metadata` tables from plain values."""
 
@@ -68,7 +87,6 @@ class MetricColumns:
         self.tenant = tenant
         self.samples = 0
         self._series: dict[int, tuple[str, dict[str, str], int]] = {}
-        self._fingerprints: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
         self._sample_cols: dict[str, list[object]] = {
             "metric_name": [],
             "fingerprint": [],
@@ -95,11 +113,15 @@ class MetricColumns:
         self._metadata[metric_name] = (metric_type, unit, help_text)
 
     def _fingerprint(self, metric_name: str, labels: dict[str, str]) -> int:
-        key = (metric_name, tuple(sorted(labels.items())))
-        fingerprint = self._fingerprints.get(key)
+        # Keyed by labels in the order they came: a sender repeats its order, so a hit needs
+        # no sort, and a different order only costs one more entry for the same fingerprint.
+        key = (metric_name, tuple(labels.items()))
+        fingerprint = _FINGERPRINTS.get(key)
         if fingerprint is None:
             fingerprint = series_fingerprint(metric_name, labels)
-            self._fingerprints[key] = fingerprint
+            if len(_FINGERPRINTS) >= FINGERPRINT_CACHE_SIZE:
+                _FINGERPRINTS.clear()
+            _FINGERPRINTS[key] = fingerprint
         return fingerprint
 
     def tables(self) -> dict[str, pa.Table]:
@@ -112,7 +134,7 @@ class MetricColumns:
                     "tenant": [tenant] * len(series),
                     "metric_name": [s[0] for _, s in series],
                     "fingerprint": [fp for fp, _ in series],
-                    "labels": [list(s[1].items()) for _, s in series],
+                    "labels": _label_maps([s[1] for _, s in series]),
                     "last_seen": [s[2] for _, s in series],
                 },
             ),

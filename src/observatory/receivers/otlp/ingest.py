@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from observatory.errors import ObservatoryError
 from observatory.pipeline.pipeline import Pipeline
-from observatory.receivers.otlp.codec import parse_request
-from observatory.receivers.otlp.common import DecodeContext
-from observatory.receivers.otlp.logs import decode_logs
-from observatory.receivers.otlp.metrics import decode_metrics
-from observatory.receivers.otlp.traces import decode_traces
+from observatory.receivers.otlp.decoding import Decoded, OtlpDecoder
 from observatory.signals.batch import Signal, SignalBatch
 from observatory.tenancy import TenantResolver
 
@@ -19,15 +14,11 @@ BodyReader = Callable[[], Awaitable[bytes]]
 
 
 class OtlpIngest:
-    def __init__(self, pipeline: Pipeline, tenants: TenantResolver) -> None:
+    def __init__(self, pipeline: Pipeline, tenants: TenantResolver, decoder: OtlpDecoder) -> None:
         self.pipeline = pipeline
         self.tenants = tenants
+        self.decoder = decoder
         self.metrics = pipeline.metrics
-        self._decoders: dict[Signal, Callable[[Any, DecodeContext], SignalBatch]] = {
-            Signal.TRACES: decode_traces,
-            Signal.METRICS: lambda request, ctx: decode_metrics(request, ctx, pipeline.deltas),
-            Signal.LOGS: decode_logs,
-        }
 
     async def handle(
         self,
@@ -42,25 +33,18 @@ class OtlpIngest:
             tenant = self.tenants.resolve(tenant_header)
             # Refuse before reading and decoding: under overload that work is what hurts.
             self.pipeline.admit(signal)
-            request = parse_request(signal, await read_body(), encoding)
-            return await self._export(signal, request, tenant, protocol)
+            decoded = await self.decoder.decode(signal, await read_body(), encoding, tenant)
+            self._count(signal, protocol, decoded)
+            await self.pipeline.write(decoded.batch)
+            return decoded.batch
         except ObservatoryError as exc:
             self.metrics.refused_requests.labels(signal.value, exc.reason).inc()
             raise
 
-    async def _export(
-        self, signal: Signal, request: Any, tenant: str, protocol: str
-    ) -> SignalBatch:
-        ctx = DecodeContext(tenant, self.pipeline.limits, self.pipeline.resources)
-        batch = self._decoders[signal](request, ctx)
-        self._count(signal, protocol, batch, ctx)
-        await self.pipeline.write(batch)
-        return batch
-
-    def _count(self, signal: Signal, protocol: str, batch: SignalBatch, ctx: DecodeContext) -> None:
-        name = signal.value
+    def _count(self, signal: Signal, protocol: str, decoded: Decoded) -> None:
+        name, batch = signal.value, decoded.batch
         self.metrics.received.labels(name, protocol).inc(batch.items + batch.rejected)
         if batch.rejected:
             self.metrics.refused.labels(name, "invalid_item").inc(batch.rejected)
-        if ctx.dropped_attributes:
-            self.metrics.dropped.labels(name, "attribute_limits").inc(ctx.dropped_attributes)
+        if decoded.dropped_attributes:
+            self.metrics.dropped.labels(name, "attribute_limits").inc(decoded.dropped_attributes)
