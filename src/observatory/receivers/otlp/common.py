@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from observatory.pipeline.processors import AttributeLimits, KeyValues, ResourceProcessor
 from observatory.signals.attributes import AttributeValue, KvList
-from observatory.signals.columns import ScopeContext
+from observatory.signals.batch import Signal, SignalBatch
+from observatory.signals.columns import ScopeContext, ScopedColumns
 
 UNKNOWN_SERVICE = "unknown_service"
 
@@ -93,3 +94,38 @@ def service_name(attributes: KeyValues) -> str:
 def scope_context(resource: tuple[KeyValues, str], scope: Any) -> ScopeContext:
     attributes, service = resource
     return ScopeContext(service, attributes, scope.name, scope.version)
+
+
+REFUSED_RESOURCE = "resource over attribute limits"
+
+
+def scoped_items(
+    ctx: DecodeContext,
+    columns: ScopedColumns,
+    resource_groups: Iterable[Any],
+    scopes: str,
+    items: str,
+) -> Iterator[tuple[int, Any]]:
+    """Every item of a request with its scope's index in `columns`.
+
+    The OTLP shape is resource -> scope -> items under field names that differ per signal
+    (`scope_spans`/`spans`, `scope_logs`/`log_records`). Items of a refused resource are
+    counted as rejected and not yielded.
+    """
+    for group in resource_groups:
+        resource = ctx.resource(group.resource)
+        for scoped in getattr(group, scopes):
+            scoped_list = getattr(scoped, items)
+            if resource is None:
+                ctx.reject(len(scoped_list), REFUSED_RESOURCE)
+                continue
+            scope = columns.add_scope(scope_context(resource, scoped.scope))
+            for item in scoped_list:
+                yield scope, item
+
+
+def batch_of(signal: Signal, table: str, columns: ScopedColumns, ctx: DecodeContext) -> SignalBatch:
+    tables = {table: columns.table()} if columns.rows else {}
+    return SignalBatch(
+        signal, ctx.tenant, tables, columns.rows, ctx.rejected, ctx.rejection_message
+    )

@@ -7,32 +7,22 @@ from typing import Any
 
 import orjson
 
-from observatory.receivers.otlp.common import DecodeContext, any_value, scope_context
+from observatory.receivers.otlp.common import DecodeContext, any_value, batch_of, scoped_items
 from observatory.signals.attributes import KvList, any_value_json
 from observatory.signals.batch import Signal, SignalBatch
 from observatory.signals.logs import LogColumns, LogRow
 from observatory.signals.spans import SPAN_ID_BYTES, TRACE_ID_BYTES, ids_or_zero
 
-_REFUSED_RESOURCE = "resource over attribute limits"
 _REFUSED_RECORD = "log record over attribute limits"
 
 
 def decode_logs(request: Any, ctx: DecodeContext) -> SignalBatch:
     """Every record of an `ExportLogsServiceRequest`, or a refusal counted in `ctx`."""
     columns = LogColumns(ctx.tenant)
-    for resource_logs in request.resource_logs:
-        resource = ctx.resource(resource_logs.resource)
-        for scope_logs in resource_logs.scope_logs:
-            if resource is None:
-                ctx.reject(len(scope_logs.log_records), _REFUSED_RESOURCE)
-                continue
-            scope = columns.add_scope(scope_context(resource, scope_logs.scope))
-            for record in scope_logs.log_records:
-                _append_record(columns, scope, record, ctx)
-    tables = {"logs": columns.table()} if columns.rows else {}
-    return SignalBatch(
-        Signal.LOGS, ctx.tenant, tables, columns.rows, ctx.rejected, ctx.rejection_message
-    )
+    groups = request.resource_logs
+    for scope, record in scoped_items(ctx, columns, groups, "scope_logs", "log_records"):
+        _append_record(columns, scope, record, ctx)
+    return batch_of(Signal.LOGS, "logs", columns, ctx)
 
 
 def body_text(body: Any) -> tuple[str, str]:

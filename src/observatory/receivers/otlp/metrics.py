@@ -29,7 +29,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
 
 from observatory.pipeline.delta import DeltaToCumulative
 from observatory.pipeline.processors import KeyValues
-from observatory.receivers.otlp.common import DecodeContext
+from observatory.receivers.otlp.common import REFUSED_RESOURCE, DecodeContext
 from observatory.receivers.otlp.prometheus_names import (
     NameKind,
     attribute_labels,
@@ -54,7 +54,7 @@ _KNOWN_TEMPORALITIES = (AGGREGATION_TEMPORALITY_DELTA, AGGREGATION_TEMPORALITY_C
 _COUNT_KEY = "+Inf"
 _SUM_KEY = "sum"
 
-REFUSED_RESOURCE = "resource over attribute limits"
+
 REFUSED_POINT = "data point over attribute limits"
 BAD_METRIC_NAME = "metric name without any character valid in a Prometheus metric name"
 BAD_LABEL_NAME = "attribute key without any character valid in a Prometheus label name"

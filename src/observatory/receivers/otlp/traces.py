@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from observatory.receivers.otlp.common import DecodeContext, key_values, scope_context
+from observatory.receivers.otlp.common import DecodeContext, batch_of, key_values, scoped_items
 from observatory.signals.attributes import encode_key_values
 from observatory.signals.batch import Signal, SignalBatch
 from observatory.signals.spans import (
@@ -15,7 +15,6 @@ from observatory.signals.spans import (
     ids_or_zero,
 )
 
-_REFUSED_RESOURCE = "resource over attribute limits"
 _REFUSED_SPAN = "span over attribute limits"
 _BAD_ID = "span with a trace id that is not 16 bytes or a span id that is not 8 bytes"
 
@@ -23,19 +22,10 @@ _BAD_ID = "span with a trace id that is not 16 bytes or a span id that is not 8 
 def decode_traces(request: Any, ctx: DecodeContext) -> SignalBatch:
     """Every span of an `ExportTraceServiceRequest`, or a refusal counted in `ctx`."""
     columns = SpanColumns(ctx.tenant)
-    for resource_spans in request.resource_spans:
-        resource = ctx.resource(resource_spans.resource)
-        for scope_spans in resource_spans.scope_spans:
-            if resource is None:
-                ctx.reject(len(scope_spans.spans), _REFUSED_RESOURCE)
-                continue
-            scope = columns.add_scope(scope_context(resource, scope_spans.scope))
-            for span in scope_spans.spans:
-                _append_span(columns, scope, span, ctx)
-    tables = {"spans": columns.table()} if columns.rows else {}
-    return SignalBatch(
-        Signal.TRACES, ctx.tenant, tables, columns.rows, ctx.rejected, ctx.rejection_message
-    )
+    groups = request.resource_spans
+    for scope, span in scoped_items(ctx, columns, groups, "scope_spans", "spans"):
+        _append_span(columns, scope, span, ctx)
+    return batch_of(Signal.TRACES, "spans", columns, ctx)
 
 
 def _append_span(columns: SpanColumns, scope: int, span: Any, ctx: DecodeContext) -> None:
