@@ -22,9 +22,12 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, env: dict[str, str] | None = None, args: list[str] | None = None
+    ) -> None:
         self.data_dir = data_dir
         self.extra_env = env or {}
+        self.extra_args = args or []
         self.http_port = free_port()
         self.grpc_port = free_port()
         self.otlp_http_port = free_port()
@@ -58,6 +61,7 @@ class ServerProcess:
             str(self.grpc_port),
             "--otlp-http-port",
             str(self.otlp_http_port),
+            *self.extra_args,
         ]
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
