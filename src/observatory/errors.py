@@ -105,3 +105,34 @@ class UnauthorizedError(ObservatoryError):
     http_status = 401
     grpc_status = grpc.StatusCode.UNAUTHENTICATED
     reason = "no_tenant"
+
+
+class QueryError(BadRequestError):
+    """A query that cannot be parsed or has invalid parameters (Prometheus `bad_data`)."""
+
+    reason = "bad_data"
+
+
+class QueryExecutionError(ObservatoryError):
+    """A valid query that cannot be evaluated: mismatched vectors, a limit exceeded
+    (Prometheus `execution`, HTTP 422)."""
+
+    http_status = 422
+    grpc_status = grpc.StatusCode.FAILED_PRECONDITION
+    reason = "execution"
+
+
+class QueryTimeoutError(ObservatoryError):
+    """The query ran past its time limit (Prometheus `timeout`, HTTP 503)."""
+
+    http_status = 503
+    grpc_status = grpc.StatusCode.DEADLINE_EXCEEDED
+    reason = "timeout"
+
+
+class TooManyQueriesError(OverloadedError):
+    """More queries at once than the concurrency limit allows."""
+
+    http_status = 503
+    grpc_status = grpc.StatusCode.UNAVAILABLE
+    reason = "too_many_queries"
