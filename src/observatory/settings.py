@@ -214,6 +214,47 @@ SETTINGS: tuple[Setting, ...] = (
         1024,
         4096 * MIB,
     ),
+    # Queries.
+    Setting(
+        "query_lookback_delta_seconds",
+        int,
+        300,
+        "How far back PromQL looks for a series' latest sample at each evaluation time.",
+        1,
+        86_400,
+    ),
+    Setting(
+        "query_max_samples",
+        int,
+        50_000_000,
+        "Samples one PromQL query may load into memory; more is an `execution` error.",
+        1_000,
+        2_000_000_000,
+    ),
+    Setting(
+        "query_max_points_per_series",
+        int,
+        11_000,
+        "Points per series a range query may return: (end - start) / step + 1.",
+        1,
+        1_000_000,
+    ),
+    Setting(
+        "query_timeout_seconds",
+        float,
+        120.0,
+        "Longest one query may run before it is answered with a `timeout` error.",
+        0.1,
+        3600,
+    ),
+    Setting(
+        "query_max_concurrency",
+        int,
+        20,
+        "Queries evaluated at once per process; more get 503 with `Retry-After`.",
+        1,
+        1000,
+    ),
     # Self.
     Setting(
         "log_level",
