@@ -1,7 +1,8 @@
 """The composite: every component, started in dependency order and stopped in reverse.
 
-store -> pipeline -> receivers and APIs -> listeners. A stop refuses new data, lets requests
-in flight finish, commits everything queued, then closes the store.
+store -> pipeline -> decoders, pushgateway, scrape manager -> APIs -> listeners. A stop
+refuses new data, lets requests in flight finish, stops the producers, commits everything
+queued, then closes the store.
 """
 
 from __future__ import annotations
@@ -10,22 +11,24 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterator
+from pathlib import Path
 
-import uvicorn
-from grpc import aio
-from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from observatory import __version__
 from observatory.api.health import HealthApi
+from observatory.api.prometheus import PrometheusApi, QuerySettings
 from observatory.api.tempo import TempoApi
+from observatory.listeners import ListenerConfig, Listeners
 from observatory.pipeline.pipeline import Pipeline
 from observatory.query.traces import TraceReader
 from observatory.receivers.otlp.decoding import DecodeRules, OtlpDecoder
 from observatory.receivers.otlp.grpc import create_server
 from observatory.receivers.otlp.http import OtlpHttpReceiver
 from observatory.receivers.otlp.ingest import OtlpIngest
+from observatory.receivers.pushgateway import PushgatewayReceiver
+from observatory.receivers.remote_write import RemoteWriteReceiver
+from observatory.receivers.scrape.manager import ScrapeManager
 from observatory.self_metrics import SelfMetrics
 from observatory.settings import Settings
 from observatory.store.embedded import EmbeddedStore
@@ -34,14 +37,6 @@ from observatory.store.sizes import table_sizes
 from observatory.tenancy import TenantResolver
 
 log = logging.getLogger("observatory")
-
-
-class _Listener(uvicorn.Server):
-    """A uvicorn server that leaves signal handling to the composite."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 def retention_of(settings: Settings) -> Retention:
@@ -54,10 +49,22 @@ def retention_of(settings: Settings) -> Retention:
     )
 
 
+def query_settings(settings: Settings) -> QuerySettings:
+    return QuerySettings(
+        lookback_ms=settings.query_lookback_delta_seconds * 1000,
+        max_samples=settings.query_max_samples,
+        max_points_per_series=settings.query_max_points_per_series,
+        timeout_seconds=settings.query_timeout_seconds,
+        max_concurrency=settings.query_max_concurrency,
+    )
+
+
 class Observatory:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.metrics = SelfMetrics()
+        self.tenants = TenantResolver(settings.default_tenant, settings.require_tenant)
+        self.scrape: ScrapeManager | None = None
         self._ready = False
         self._stop = asyncio.Event()
 
@@ -67,107 +74,93 @@ class Observatory:
     def request_stop(self) -> None:
         self._stop.set()
 
+    def request_reload(self) -> None:
+        if self.scrape is not None:
+            asyncio.get_running_loop().create_task(self.scrape.reload())
+
     async def run(self) -> None:
-        settings = self.settings
-        store = EmbeddedStore(settings.data_dir)
-        try:
-            await asyncio.to_thread(migrate, store, retention_of(settings))
+        async with contextlib.AsyncExitStack() as stack:
+            store = EmbeddedStore(self.settings.data_dir)
+            stack.callback(store.close)
+            await asyncio.to_thread(migrate, store, retention_of(self.settings))
             self.metrics.watch_store(lambda: table_sizes(store))
-            pipeline = Pipeline(settings, store, self.metrics)
+            pipeline = Pipeline(self.settings, store, self.metrics)
             await pipeline.start()
-            try:
-                await self._serve(pipeline, store)
-            finally:
-                await pipeline.close()
-        finally:
-            store.close()
+            stack.push_async_callback(pipeline.close)
+            routes, ingest = await self._producers(stack, pipeline)
+            await self._serve(store, routes, ingest)
         log.info("stopped; every acknowledged write is committed")
 
-    async def _serve(self, pipeline: Pipeline, store: EmbeddedStore) -> None:
-        settings = self.settings
-        tenants = TenantResolver(settings.default_tenant, settings.require_tenant)
-        decoder = OtlpDecoder(
-            DecodeRules.from_settings(settings), settings.decode_workers, pipeline.deltas
-        )
+    async def _producers(
+        self, stack: contextlib.AsyncExitStack, pipeline: Pipeline
+    ) -> tuple[list[BaseRoute], OtlpIngest]:
+        """Everything that writes into the pipeline; their routes; the OTLP ingest."""
+        s = self.settings
+        decoder = OtlpDecoder(DecodeRules.from_settings(s), s.decode_workers, pipeline.deltas)
         await decoder.start()
-        try:
-            await self._listen(OtlpIngest(pipeline, tenants, decoder), store, tenants)
-        finally:
-            decoder.close()
+        stack.callback(decoder.close)
+        ingest = OtlpIngest(pipeline, self.tenants, decoder)
+        pushgateway = PushgatewayReceiver(
+            pipeline,
+            self.tenants,
+            self.metrics,
+            Path(s.data_dir) / "pushgateway",
+            s.pushgateway_interval_seconds,
+            s.max_request_bytes,
+        )
+        await pushgateway.start()
+        stack.push_async_callback(pushgateway.stop)
+        await self._start_scrape(stack, pipeline)
+        remote_write = RemoteWriteReceiver(
+            pipeline, self.tenants, self.metrics, s.max_request_bytes, s.max_decompressed_bytes
+        )
+        return [*remote_write.routes(), *pushgateway.routes()], ingest
 
-    async def _listen(
-        self, ingest: OtlpIngest, store: EmbeddedStore, tenants: TenantResolver
+    async def _start_scrape(self, stack: contextlib.AsyncExitStack, pipeline: Pipeline) -> None:
+        config = self.settings.scrape_config_file
+        if not config:
+            return
+        self.scrape = ScrapeManager(pipeline, self.metrics, config, self.settings.default_tenant)
+        await self.scrape.start()
+        stack.push_async_callback(self.scrape.stop)
+
+    async def _serve(
+        self, store: EmbeddedStore, ingest_routes: list[BaseRoute], ingest: OtlpIngest
     ) -> None:
-        settings = self.settings
-        otlp_routes = OtlpHttpReceiver(ingest, settings).routes()
+        s = self.settings
+        otlp = OtlpHttpReceiver(ingest, s).routes()
         health = HealthApi(self.metrics, self.is_ready).routes()
-        api_routes: list[BaseRoute] = [
-            *otlp_routes,
-            *health,
-            *TempoApi(TraceReader(store), tenants).routes(),
-        ]
-        listeners = [
-            self._listener(Starlette(routes=api_routes), settings.http_port),
-            self._listener(Starlette(routes=[*otlp_routes, *health]), settings.otlp_http_port),
+        queries = [
+            *TempoApi(TraceReader(store), self.tenants).routes(),
+            *PrometheusApi(store, self.tenants, query_settings(s)).routes(),
         ]
         grpc_server = create_server(
-            ingest, f"{settings.host}:{settings.otlp_grpc_port}", settings.max_decompressed_bytes
+            ingest, f"{s.host}:{s.otlp_grpc_port}", s.max_decompressed_bytes
         )
-        await grpc_server.start()
-        tasks = [asyncio.create_task(listener.serve()) for listener in listeners]
-        await self._wait_started(listeners, tasks)
+        listeners = Listeners(ListenerConfig(s.host, s.log_level), grpc_server)
+        listeners.add_http([*otlp, *ingest_routes, *health, *queries], s.http_port)
+        listeners.add_http([*otlp, *health], s.otlp_http_port)
+        await listeners.start()
         self._ready = True
         log.info(
             "observatory %s ready: API on %s:%d, OTLP gRPC :%d, OTLP HTTP :%d",
             __version__,
-            settings.host,
-            settings.http_port,
-            settings.otlp_grpc_port,
-            settings.otlp_http_port,
+            s.host,
+            s.http_port,
+            s.otlp_grpc_port,
+            s.otlp_http_port,
         )
-        await self._stop_or_crash(tasks)
-        await self._shutdown(listeners, tasks, grpc_server)
-
-    def _listener(self, app: Starlette, port: int) -> _Listener:
-        config = uvicorn.Config(
-            app,
-            host=self.settings.host,
-            port=port,
-            lifespan="off",
-            access_log=False,
-            log_level=self.settings.log_level,
-            timeout_graceful_shutdown=30,
-        )
-        return _Listener(config)
-
-    async def _wait_started(
-        self, listeners: list[_Listener], tasks: list[asyncio.Task[None]]
-    ) -> None:
-        while not all(listener.started for listener in listeners):
-            if any(task.done() for task in tasks):
-                raise SystemExit("a listener failed to start (is its port already in use?)")
-            await asyncio.sleep(0.02)
-
-    async def _stop_or_crash(self, tasks: list[asyncio.Task[None]]) -> None:
-        stop = asyncio.create_task(self._stop.wait())
-        await asyncio.wait([stop, *tasks], return_when=asyncio.FIRST_COMPLETED)
-        stop.cancel()
-
-    async def _shutdown(
-        self, listeners: list[_Listener], tasks: list[asyncio.Task[None]], grpc_server: aio.Server
-    ) -> None:
+        await listeners.wait(self._stop)
         self._ready = False
         log.info("stopping: finishing requests in flight and committing queued data")
-        for listener in listeners:
-            listener.should_exit = True
-        await grpc_server.stop(grace=30)
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await listeners.stop()
 
 
 def install_signal_handlers(app: Observatory) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, app.request_stop)
+    loop.add_signal_handler(signal.SIGHUP, app.request_reload)
 
 
 async def serve(settings: Settings) -> None:

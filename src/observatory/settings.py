@@ -214,6 +214,23 @@ SETTINGS: tuple[Setting, ...] = (
         1024,
         4096 * MIB,
     ),
+    # Metric ingest beyond OTLP.
+    Setting(
+        "scrape_config_file",
+        str,
+        "",
+        "A Prometheus-format YAML file with `scrape_configs` to scrape (empty: no scraping). "
+        "Re-read on SIGHUP.",
+    ),
+    Setting(
+        "pushgateway_interval_seconds",
+        float,
+        15.0,
+        "How often pushed groups are written again, as a Prometheus scraping a Pushgateway "
+        "would see them, so queries keep finding them until they are deleted.",
+        1,
+        3600,
+    ),
     # Queries.
     Setting(
         "query_lookback_delta_seconds",

@@ -7,7 +7,7 @@ from observatory.signals.columns import ScopeContext
 from observatory.signals.spans import NO_SPAN_ID, SpanColumns, SpanRow
 from observatory.store.embedded import EmbeddedStore
 from observatory.store.schema import MIGRATIONS, Retention, migrate
-from tests.unit.store.conftest import RETENTION
+from tests.unit.conftest import RETENTION
 
 
 def test_migrations_apply_once(store: EmbeddedStore) -> None:
