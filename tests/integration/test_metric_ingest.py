@@ -1,7 +1,5 @@
 """Prometheus remote write and the Pushgateway API against the real server, rows checked in the
 store after a clean stop.
-
-The routes are wired into the server separately; until they are, these tests are skipped.
 """
 
 from __future__ import annotations
@@ -12,20 +10,10 @@ from typing import Any
 
 import cramjam
 import httpx
-import pytest
 
-import observatory.app
 from observatory.receivers import prompb
 from observatory.signals.metrics import STALE_NAN, STALE_NAN_BITS
 from tests.server import ServerProcess, query_store
-
-_APP_SOURCE = Path(observatory.app.__file__).read_text()
-needs_remote_write = pytest.mark.skipif(
-    "RemoteWriteReceiver" not in _APP_SOURCE, reason="remote write is not wired into the server"
-)
-needs_pushgateway = pytest.mark.skipif(
-    "PushgatewayReceiver" not in _APP_SOURCE, reason="the Pushgateway API is not wired in"
-)
 
 REMOTE_WRITE = {
     "Content-Type": "application/x-protobuf",
@@ -66,7 +54,6 @@ def write_request(series: list[tuple[dict[str, str], list[tuple[float, int]]]]) 
     return bytes(cramjam.snappy.compress_raw(message.SerializeToString()))
 
 
-@needs_remote_write
 def test_remote_write_lands_in_the_store(server: ServerProcess) -> None:
     body = write_request(
         [
@@ -108,7 +95,6 @@ def test_remote_write_lands_in_the_store(server: ServerProcess) -> None:
     assert metadata == [{"type": "gauge", "help": "Running."}]
 
 
-@needs_pushgateway
 def test_pushgateway_push_delete_and_restart(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "data")
     server.start()
