@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute
 
 from observatory import __version__
 from observatory.api.health import HealthApi
+from observatory.api.jaeger import JaegerApi
 from observatory.api.prometheus import PrometheusApi, QuerySettings
 from observatory.api.tempo import TempoApi
 from observatory.listeners import ListenerConfig, Listeners
@@ -29,6 +30,7 @@ from observatory.receivers.otlp.ingest import OtlpIngest
 from observatory.receivers.pushgateway import PushgatewayReceiver
 from observatory.receivers.remote_write import RemoteWriteReceiver
 from observatory.receivers.scrape.manager import ScrapeManager
+from observatory.receivers.zipkin import ZipkinReceiver
 from observatory.self_metrics import SelfMetrics
 from observatory.settings import Settings
 from observatory.store.embedded import EmbeddedStore
@@ -114,7 +116,15 @@ class Observatory:
         remote_write = RemoteWriteReceiver(
             pipeline, self.tenants, self.metrics, s.max_request_bytes, s.max_decompressed_bytes
         )
-        return [*remote_write.routes(), *pushgateway.routes()], ingest
+        zipkin = ZipkinReceiver(
+            pipeline,
+            self.tenants,
+            decoder.rules,
+            self.metrics,
+            s.max_request_bytes,
+            s.max_decompressed_bytes,
+        )
+        return [*remote_write.routes(), *pushgateway.routes(), *zipkin.routes()], ingest
 
     async def _start_scrape(self, stack: contextlib.AsyncExitStack, pipeline: Pipeline) -> None:
         config = self.settings.scrape_config_file
@@ -132,6 +142,7 @@ class Observatory:
         health = HealthApi(self.metrics, self.is_ready).routes()
         queries = [
             *TempoApi(TraceReader(store), self.tenants).routes(),
+            *JaegerApi(store, self.tenants).routes(),
             *PrometheusApi(store, self.tenants, query_settings(s)).routes(),
         ]
         grpc_server = create_server(
