@@ -22,6 +22,7 @@ from observatory.api.prometheus import PrometheusApi, QuerySettings
 from observatory.api.tempo import TempoApi
 from observatory.listeners import ListenerConfig, Listeners
 from observatory.pipeline.pipeline import Pipeline
+from observatory.pipeline.span_metrics import SpanMetricsGenerator, SpanMetricsSettings
 from observatory.query.traces import TraceReader
 from observatory.receivers.otlp.decoding import DecodeRules, OtlpDecoder
 from observatory.receivers.otlp.grpc import create_server
@@ -86,9 +87,12 @@ class Observatory:
             stack.callback(store.close)
             await asyncio.to_thread(migrate, store, retention_of(self.settings))
             self.metrics.watch_store(lambda: table_sizes(store))
-            pipeline = Pipeline(self.settings, store, self.metrics)
+            span_metrics = SpanMetricsGenerator(SpanMetricsSettings.from_settings(self.settings))
+            pipeline = Pipeline(self.settings, store, self.metrics, span_metrics.committed)
             await pipeline.start()
             stack.push_async_callback(pipeline.close)
+            # Entered after the pipeline, so left before it closes: the last flush is written.
+            await stack.enter_async_context(span_metrics.running(pipeline.write))
             routes, ingest = await self._producers(stack, pipeline)
             await self._serve(store, routes, ingest)
         log.info("stopped; every acknowledged write is committed")

@@ -231,6 +231,48 @@ SETTINGS: tuple[Setting, ...] = (
         1,
         3600,
     ),
+    # Span-derived metrics.
+    Setting(
+        "span_metrics_interval_seconds",
+        float,
+        15.0,
+        "How often span metrics, service-graph edges and GenAI metrics derived from spans are "
+        "written as samples.",
+        0.1,
+        3600,
+    ),
+    Setting(
+        "span_metrics_dimensions",
+        list,
+        [],
+        "Extra span or resource attribute names to add as labels of the span metrics "
+        "(from the environment, as JSON).",
+    ),
+    Setting(
+        "span_metrics_max_series",
+        int,
+        100_000,
+        "Span-metric series kept per tenant; the least recently updated are dropped past it.",
+        100,
+        10_000_000,
+    ),
+    Setting(
+        "span_metrics_edge_wait_seconds",
+        float,
+        10.0,
+        "How long a client or server span waits for its other half before it becomes an edge "
+        "to a virtual node, or is dropped.",
+        0.1,
+        600,
+    ),
+    Setting(
+        "span_metrics_max_pending_edges",
+        int,
+        10_000,
+        "Unpaired span halves kept per tenant while they wait for their other half.",
+        100,
+        10_000_000,
+    ),
     # Queries.
     Setting(
         "query_lookback_delta_seconds",

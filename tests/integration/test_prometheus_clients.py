@@ -50,6 +50,19 @@ def _wait_for_data(base: str, query: str) -> None:
 
 
 @needs_prometheus
+def _wait_until_written(base: str, at: float) -> None:
+    """Remote-write lags scraping by a batch deadline or more on a busy machine: wait until
+    every series has a sample at or after `at` before comparing answers at `at`."""
+    deadline = time.monotonic() + 60
+    query = "min(timestamp(vllm:request_success_total))"
+    while time.monotonic() < deadline:
+        latest = _instant(base, query, time.time())
+        if latest and min(latest.values()) >= at:
+            return
+        time.sleep(0.5)
+    raise AssertionError("remote-write did not catch up in 60 s")
+
+
 def test_remote_write_from_prometheus_answers_like_prometheus(
     server: ServerProcess, tmp_path: Path
 ) -> None:
@@ -59,7 +72,8 @@ def test_remote_write_from_prometheus_answers_like_prometheus(
     ):
         _wait_for_data(server.api, "vllm:request_success_total")
         time.sleep(12)
-        at = time.time() - 3  # far enough back that both have every sample
+        at = time.time() - 3
+        _wait_until_written(server.api, at)
         for query in QUERIES:
             ours, theirs = _instant(server.api, query, at), _instant(prom, query, at)
             assert ours.keys() == theirs.keys(), query

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from observatory.errors import ObservatoryError
 from observatory.pipeline.delta import DeltaToCumulative
-from observatory.pipeline.group_commit import CommitHooks, GroupCommitQueue, QueueLimits
+from observatory.pipeline.group_commit import (
+    CommitHooks,
+    Committed,
+    GroupCommitQueue,
+    QueueLimits,
+)
 from observatory.pipeline.memory import MemoryGuard
 from observatory.pipeline.series_cache import SeriesCache
 from observatory.self_metrics import SelfMetrics
@@ -14,7 +19,13 @@ from observatory.store.protocol import Store
 
 
 class Pipeline:
-    def __init__(self, settings: Settings, store: Store, metrics: SelfMetrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        metrics: SelfMetrics,
+        traces_committed: Committed | None = None,
+    ) -> None:
         self.metrics = metrics
         self.memory = MemoryGuard(settings.memory_limit_bytes)
         self.deltas = DeltaToCumulative()
@@ -27,7 +38,9 @@ class Pipeline:
         )
         series = SeriesCache()
         self.queues = {
-            Signal.TRACES: GroupCommitQueue("traces", store, queue_limits, metrics),
+            Signal.TRACES: GroupCommitQueue(
+                "traces", store, queue_limits, metrics, CommitHooks(committed=traces_committed)
+            ),
             Signal.METRICS: GroupCommitQueue(
                 "metrics",
                 store,
