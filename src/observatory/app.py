@@ -20,6 +20,7 @@ from observatory.api.health import HealthApi
 from observatory.api.jaeger import JaegerApi
 from observatory.api.prometheus import PrometheusApi, QuerySettings
 from observatory.api.tempo import TempoApi
+from observatory.api.tempo_search import TempoSearchApi
 from observatory.listeners import ListenerConfig, Listeners
 from observatory.pipeline.pipeline import Pipeline
 from observatory.pipeline.span_metrics import SpanMetricsGenerator, SpanMetricsSettings
@@ -146,6 +147,7 @@ class Observatory:
         health = HealthApi(self.metrics, self.is_ready).routes()
         queries = [
             *TempoApi(TraceReader(store), self.tenants).routes(),
+            *TempoSearchApi(store, self.tenants).routes(),
             *JaegerApi(store, self.tenants).routes(),
             *PrometheusApi(store, self.tenants, query_settings(s)).routes(),
         ]

@@ -47,12 +47,15 @@ SPAN_COLUMNS = f"""
 """
 
 # Ids travel as one comma-separated hex string: they are validated hex, and chDB passes
-# list parameters without quoting them.
+# list parameters without quoting them. unhex() gives a String, and comparing it with a
+# FixedString in IN drops trailing zero bytes, so it is made a FixedString again.
 SPANS_OF_TRACES = f"""
 SELECT {SPAN_COLUMNS}
 FROM spans
 WHERE tenant = {{tenant:String}}
-    AND trace_id IN (SELECT arrayJoin(arrayMap(x -> unhex(x), splitByChar(',', {{ids:String}}))))
+    AND trace_id IN (
+        SELECT toFixedString(unhex(arrayJoin(splitByChar(',', {{ids:String}}))), 16)
+    )
 ORDER BY trace_id, start_time, span_id
 """
 

@@ -22,6 +22,18 @@ _SESSION_SETTINGS = (
 )
 
 
+# chDB reads string parameters in ClickHouse's escaped text format: a backslash starts an
+# escape and a raw tab or newline ends the value. Escaping here keeps every value exact.
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
+
+
+def _escaped(params: QueryParams | None) -> dict[str, object]:
+    return {
+        name: value.translate(_ESCAPES) if isinstance(value, str) else value
+        for name, value in (params or {}).items()
+    }
+
+
 class EmbeddedStore:
     """A chDB connection; one per process, since chDB opens one data path per process."""
 
@@ -50,11 +62,11 @@ class EmbeddedStore:
         del arrow_rows
 
     def query(self, sql: str, params: QueryParams | None = None) -> pa.Table:
-        result = self._conn.query(sql, "ArrowTable", params=dict(params or {}))
+        result = self._conn.query(sql, "ArrowTable", params=_escaped(params))
         return result if isinstance(result, pa.Table) else pa.table({})
 
     def execute(self, sql: str, params: QueryParams | None = None) -> None:
-        self._conn.query(sql, "CSV", params=dict(params or {}))
+        self._conn.query(sql, "CSV", params=_escaped(params))
 
     def close(self) -> None:
         with self._close_lock:

@@ -87,3 +87,9 @@ def test_trace_summary_is_right_when_spans_arrive_out_of_order(store: EmbeddedSt
     assert summary["root"] == "root"
     assert summary["root_service"] == "svc-root"
     assert sorted(summary["services"]) == ["svc-child", "svc-root"]
+
+
+def test_string_parameters_arrive_exactly(store: EmbeddedStore) -> None:
+    for value in ("a\\.b", "x\\ny", "tab\there", "new\nline", "back\\\\slash", "\\N"):
+        row = store.query("SELECT {v:String} AS v", {"v": value}).to_pylist()[0]
+        assert row["v"] == value

@@ -1,0 +1,1 @@
+"""TraceQL search over the `spans` table: parser, SQL compiler and Tempo-shaped results."""
