@@ -1,22 +1,23 @@
 """Leaves out series rows the store already has, so each sample batch does not rewrite them.
 
-A series is written again once an hour so its `last_seen`, which retention counts from, keeps
-moving while the series is alive.
+A series row carries `last_seen`, the newest sample time it was written with; queries and
+retention count from it. The row is written again once its samples have moved an hour past
+the `last_seen` the store holds, so `last_seen` keeps up with the data (also when old data is
+loaded in order, where sample time and wall-clock time differ).
 """
 
 from __future__ import annotations
 
 import threading
-import time
 
 import pyarrow as pa
 
-REFRESH_SECONDS = 3600.0
+REFRESH_MS = 3_600_000
 
 
 class SeriesCache:
     def __init__(self, max_entries: int = 2_000_000) -> None:
-        self._written: dict[tuple[str, int], float] = {}
+        self._written: dict[tuple[str, int], int] = {}
         self._max_entries = max_entries
         self._lock = threading.Lock()
 
@@ -31,30 +32,35 @@ class SeriesCache:
         series = tables.get("series")
         if series is None:
             return
-        now = time.monotonic()
-        keys = zip(
+        rows = zip(
             series.column("tenant").to_pylist(),
             series.column("fingerprint").to_pylist(),
+            _millis(series),
             strict=True,
         )
         with self._lock:
             # Forgetting everything is safe (it only costs rewrites); growing without bound is not.
             if len(self._written) > self._max_entries:
                 self._written.clear()
-            for key in keys:
-                self._written[key] = now
+            for tenant, fingerprint, last_seen in rows:
+                key = (tenant, fingerprint)
+                self._written[key] = max(last_seen, self._written.get(key, last_seen))
 
     def _unwritten_mask(self, series: pa.Table) -> list[bool]:
-        stale_before = time.monotonic() - REFRESH_SECONDS
-        tenants = series.column("tenant").to_pylist()
-        fingerprints = series.column("fingerprint").to_pylist()
+        rows = zip(
+            series.column("tenant").to_pylist(),
+            series.column("fingerprint").to_pylist(),
+            _millis(series),
+            strict=True,
+        )
         with self._lock:
             written = self._written
-            return [
-                _is_stale(written.get((t, f)), stale_before)
-                for t, f in zip(tenants, fingerprints, strict=True)
-            ]
+            return [_needs_write(written.get((t, f)), seen) for t, f, seen in rows]
 
 
-def _is_stale(written_at: float | None, stale_before: float) -> bool:
-    return written_at is None or written_at < stale_before
+def _millis(series: pa.Table) -> list[int]:
+    return [int(v) for v in series.column("last_seen").cast(pa.int64()).to_pylist()]
+
+
+def _needs_write(written_last_seen: int | None, last_seen: int) -> bool:
+    return written_last_seen is None or last_seen - written_last_seen >= REFRESH_MS

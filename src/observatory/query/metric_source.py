@@ -120,8 +120,10 @@ def _split(series: pa.Table, samples: pa.Table) -> list[RawSeries]:
     values = samples.column("value").to_numpy().astype(np.float64)
     out: list[RawSeries] = []
     for row in series.to_pylist():
-        lo = int(np.searchsorted(fingerprints, row["fingerprint"], "left"))
-        hi = int(np.searchsorted(fingerprints, row["fingerprint"], "right"))
+        # A numpy scalar: with a Python int numpy converts the whole array on every call.
+        fingerprint = np.uint64(row["fingerprint"])
+        lo = int(np.searchsorted(fingerprints, fingerprint, "left"))
+        hi = int(np.searchsorted(fingerprints, fingerprint, "right"))
         if lo == hi:
             continue
         labels = dict(row["label_set"])

@@ -44,6 +44,11 @@ class EmbeddedStore:
         self._conn: Any = chdb.connect(str(path))  # type: ignore[no-untyped-call]
         self._closed = False
         self._close_lock = threading.Lock()
+        # One call into chDB at a time. Inserts read Arrow through chDB's Python() table
+        # function, which needs the interpreter lock inside chDB's own threads; a concurrent
+        # query holding that lock while it waits for the connection deadlocks the process
+        # (seen with a query and an insert at once). Waiting here releases it.
+        self._calls = threading.Lock()
         for statement in _SESSION_SETTINGS:
             self._conn.query(statement)
 
@@ -52,24 +57,28 @@ class EmbeddedStore:
         arrow_rows = rows  # chDB's Python() table function finds the table by this local name.
         sql = f"INSERT INTO {table} ({columns}) SELECT {columns} FROM Python(arrow_rows)"
         try:
-            cursor = self._conn.cursor()
-            try:
-                cursor.execute(sql)
-            finally:
-                cursor.close()
+            with self._calls:
+                cursor = self._conn.cursor()
+                try:
+                    cursor.execute(sql)
+                finally:
+                    cursor.close()
         except Exception as exc:
             raise StoreUnavailableError(f"store could not write to {table}: {exc}") from exc
         del arrow_rows
 
     def query(self, sql: str, params: QueryParams | None = None) -> pa.Table:
-        result = self._conn.query(sql, "ArrowTable", params=_escaped(params))
+        with self._calls:
+            result = self._conn.query(sql, "ArrowTable", params=_escaped(params))
         return result if isinstance(result, pa.Table) else pa.table({})
 
     def execute(self, sql: str, params: QueryParams | None = None) -> None:
-        self._conn.query(sql, "CSV", params=_escaped(params))
+        with self._calls:
+            self._conn.query(sql, "CSV", params=_escaped(params))
 
     def close(self) -> None:
         with self._close_lock:
             if not self._closed:
                 self._closed = True
-                self._conn.close()
+                with self._calls:
+                    self._conn.close()
