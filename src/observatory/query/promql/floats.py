@@ -73,6 +73,12 @@ def format_openmetrics(x: float) -> str:
 def format_sample(x: float) -> str:
     """A sample value as Prometheus's JSON API writes it."""
     magnitude = abs(x)
+    if 1e-4 <= magnitude < 1e16:
+        # Python's repr has the same shortest digits and, in this range, the same fixed
+        # layout; it is some forty times faster than the general path (range answers hold
+        # hundreds of thousands of values).
+        text = repr(x)
+        return text[:-2] if text.endswith(".0") else text
     if magnitude != 0 and (magnitude < 1e-6 or magnitude >= 1e21):
         return format_e(x)
     return format_f(x)
