@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from observatory.errors import ObservatoryError, OverloadedError
 from observatory.tenancy import TENANT_HEADER
@@ -25,4 +25,11 @@ def error_response(error: ObservatoryError) -> Response:
         {"status": "error", "errorType": error.reason, "error": error.message},
         status_code=error.http_status,
         headers=retry_headers(error),
+    )
+
+
+def plain_error_response(error: ObservatoryError) -> Response:
+    """A plain-text error, as Prometheus's remote-write, the Pushgateway and Zipkin answer."""
+    return PlainTextResponse(
+        error.message + "\n", status_code=error.http_status, headers=retry_headers(error)
     )

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from observatory.errors import (
@@ -53,7 +53,7 @@ from observatory.self_metrics import SelfMetrics
 from observatory.signals.batch import Signal, SignalBatch
 from observatory.signals.metrics import STALE_NAN, MetricColumns
 from observatory.tenancy import TenantResolver
-from observatory.web import retry_headers, tenant_header
+from observatory.web import plain_error_response, tenant_header
 
 log = logging.getLogger("observatory.pushgateway")
 
@@ -288,9 +288,7 @@ class PushgatewayReceiver:
             status = await self._handle(request, job_base64)
         except ObservatoryError as exc:
             self.metrics.refused_requests.labels(Signal.METRICS.value, exc.reason).inc()
-            return PlainTextResponse(
-                exc.message + "\n", status_code=exc.http_status, headers=retry_headers(exc)
-            )
+            return plain_error_response(exc)
         return Response(status_code=status)
 
     async def _handle(self, request: Request, job_base64: bool) -> int:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import cramjam
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from observatory.errors import (
@@ -34,7 +34,7 @@ from observatory.self_metrics import SelfMetrics
 from observatory.signals.batch import Signal, SignalBatch
 from observatory.signals.metrics import MetricColumns
 from observatory.tenancy import TenantResolver
-from observatory.web import retry_headers, tenant_header
+from observatory.web import plain_error_response, tenant_header
 
 PROTOCOL = "remote_write"
 METRIC_NAME_LABEL = "__name__"
@@ -67,9 +67,7 @@ class RemoteWriteReceiver:
             await self._ingest(request)
         except ObservatoryError as exc:
             self.metrics.refused_requests.labels(Signal.METRICS.value, exc.reason).inc()
-            return PlainTextResponse(
-                exc.message + "\n", status_code=exc.http_status, headers=retry_headers(exc)
-            )
+            return plain_error_response(exc)
         return Response(status_code=204)
 
     async def _ingest(self, request: Request) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from observatory.errors import BadRequestError, ObservatoryError, UnsupportedMediaTypeError
@@ -39,7 +39,7 @@ from observatory.signals.batch import Signal, SignalBatch
 from observatory.signals.columns import ScopeContext
 from observatory.signals.spans import SPAN_ID_BYTES, TRACE_ID_BYTES, SpanColumns, SpanRow, event_row
 from observatory.tenancy import TenantResolver
-from observatory.web import retry_headers, tenant_header
+from observatory.web import plain_error_response, tenant_header
 
 PROTOCOL = "zipkin"
 KINDS = {"SERVER": 2, "CLIENT": 3, "PRODUCER": 4, "CONSUMER": 5}
@@ -104,9 +104,7 @@ class ZipkinReceiver:
             await self._ingest(request)
         except ObservatoryError as exc:
             self.metrics.refused_requests.labels(Signal.TRACES.value, exc.reason).inc()
-            return PlainTextResponse(
-                exc.message + "\n", status_code=exc.http_status, headers=retry_headers(exc)
-            )
+            return plain_error_response(exc)
         return Response(status_code=202)
 
     async def _ingest(self, request: Request) -> None:
