@@ -595,6 +595,11 @@ def add_common_args(parser: argparse.ArgumentParser, batch: int, batch_help: str
         help="distinct payloads to generate (default: enough for the duration, estimated "
              "from the parse-only rate)",
     )  # fmt: skip
+    add_output_args(parser)
+
+
+def add_output_args(parser: argparse.ArgumentParser) -> None:
+    """The payload memory cap, `--json` and `--keep`, shared by every ingest benchmark."""
     parser.add_argument(
         "--payload-budget-mib", type=int, default=DEFAULT_PAYLOAD_BUDGET_BYTES // 1024**2,
         help="cap on the memory held by generated payloads",

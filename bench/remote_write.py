@@ -32,12 +32,12 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import (
-    DEFAULT_PAYLOAD_BUDGET_BYTES,
     LoadResult,
     Row,
     Server,
     StopResult,
     StoreReader,
+    add_output_args,
     fmt_int,
     fmt_mib,
     fmt_ms,
@@ -390,12 +390,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="scrape rounds to generate (default: enough for the duration, estimated from "
              "the parse-only rate)",
     )  # fmt: skip
-    parser.add_argument(
-        "--payload-budget-mib", type=int, default=DEFAULT_PAYLOAD_BUDGET_BYTES // 1024**2,
-        help="cap on the memory held by generated payloads",
-    )  # fmt: skip
-    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
-    parser.add_argument("--keep", action="store_true", help="keep the data dir and server log")
+    add_output_args(parser)
     return parser.parse_args(argv)
 
 
