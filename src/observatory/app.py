@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute
 from observatory import __version__
 from observatory.api.health import HealthApi
 from observatory.api.jaeger import JaegerApi
+from observatory.api.loki import LokiApi, LokiSettings
 from observatory.api.prometheus import PrometheusApi, QuerySettings
 from observatory.api.tempo import TempoApi
 from observatory.api.tempo_search import TempoSearchApi
@@ -25,6 +26,7 @@ from observatory.listeners import ListenerConfig, Listeners
 from observatory.pipeline.pipeline import Pipeline
 from observatory.pipeline.span_metrics import SpanMetricsGenerator, SpanMetricsSettings
 from observatory.query.traces import TraceReader
+from observatory.receivers.loki.push import LokiPushReceiver
 from observatory.receivers.otlp.decoding import DecodeRules, OtlpDecoder
 from observatory.receivers.otlp.grpc import create_server
 from observatory.receivers.otlp.http import OtlpHttpReceiver
@@ -58,6 +60,15 @@ def query_settings(settings: Settings) -> QuerySettings:
         lookback_ms=settings.query_lookback_delta_seconds * 1000,
         max_samples=settings.query_max_samples,
         max_points_per_series=settings.query_max_points_per_series,
+        timeout_seconds=settings.query_timeout_seconds,
+        max_concurrency=settings.query_max_concurrency,
+    )
+
+
+def loki_settings(settings: Settings) -> LokiSettings:
+    return LokiSettings(
+        max_entries=settings.logs_query_max_entries,
+        max_series=settings.logs_query_max_series,
         timeout_seconds=settings.query_timeout_seconds,
         max_concurrency=settings.query_max_concurrency,
     )
@@ -129,7 +140,14 @@ class Observatory:
             s.max_request_bytes,
             s.max_decompressed_bytes,
         )
-        return [*remote_write.routes(), *pushgateway.routes(), *zipkin.routes()], ingest
+        loki = LokiPushReceiver(pipeline, self.tenants, decoder.rules, self.metrics, s)
+        routes: list[BaseRoute] = [
+            *remote_write.routes(),
+            *pushgateway.routes(),
+            *zipkin.routes(),
+            *loki.routes(),
+        ]
+        return routes, ingest
 
     async def _start_scrape(self, stack: contextlib.AsyncExitStack, pipeline: Pipeline) -> None:
         config = self.settings.scrape_config_file
@@ -150,6 +168,7 @@ class Observatory:
             *TempoSearchApi(store, self.tenants).routes(),
             *JaegerApi(store, self.tenants).routes(),
             *PrometheusApi(store, self.tenants, query_settings(s)).routes(),
+            *LokiApi(store, self.tenants, loki_settings(s)).routes(),
         ]
         grpc_server = create_server(
             ingest, f"{s.host}:{s.otlp_grpc_port}", s.max_decompressed_bytes

@@ -136,3 +136,40 @@ class TooManyQueriesError(OverloadedError):
     http_status = 503
     grpc_status = grpc.StatusCode.UNAVAILABLE
     reason = "too_many_queries"
+
+
+class LineTooLongError(BadRequestError):
+    """A log line longer than `logs_max_line_bytes` (Loki's `line_too_long`)."""
+
+    reason = "line_too_long"
+
+
+class TooManyLabelsError(BadRequestError):
+    """A stream with more labels than `logs_max_labels_per_stream` (Loki's
+    `max_label_names_per_series`)."""
+
+    reason = "max_label_names_per_series"
+
+
+class TimestampOutOfRangeError(BadRequestError):
+    """A log entry older than the retention or too far in the future (Loki's
+    `greater_than_max_sample_age` and `too_far_in_future`)."""
+
+    reason = "greater_than_max_sample_age"
+
+
+class StreamLimitError(OverloadedError):
+    """A tenant over its limit of active streams (Loki's `stream_limit`)."""
+
+    http_status = 429
+    grpc_status = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "stream_limit"
+    retry_after = 10
+
+
+class RateLimitedError(OverloadedError):
+    """A tenant over its ingestion rate (Loki's `rate_limited`)."""
+
+    http_status = 429
+    grpc_status = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "rate_limited"

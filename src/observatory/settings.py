@@ -214,6 +214,73 @@ SETTINGS: tuple[Setting, ...] = (
         1024,
         4096 * MIB,
     ),
+    # Log ingest: Loki push limits and enrichment at ingest.
+    Setting(
+        "logs_max_line_bytes",
+        int,
+        256 * 1024,
+        "Longest Loki-pushed log line in bytes; longer entries are refused (`line_too_long`, "
+        "400) and the rest of the request is kept.",
+        1,
+        64 * MIB,
+    ),
+    Setting(
+        "logs_max_labels_per_stream",
+        int,
+        15,
+        "Labels per Loki stream, `service_name` not counted; streams with more are refused "
+        "(`max_label_names_per_series`, 400) and the rest of the request is kept.",
+        1,
+        1000,
+    ),
+    Setting(
+        "logs_max_streams_per_tenant",
+        int,
+        10_000,
+        "Loki streams a tenant may have active (pushed to in the last hour); a push bringing "
+        "more is refused whole (`stream_limit`, 429).",
+        1,
+        100_000_000,
+    ),
+    Setting(
+        "logs_ingestion_rate_mb",
+        float,
+        64.0,
+        "Loki push bytes (lines and structured metadata) per second and tenant; a push over "
+        "it is refused whole (`rate_limited`, 429).",
+        0.001,
+        1_000_000,
+    ),
+    Setting(
+        "logs_ingestion_burst_mb",
+        float,
+        128.0,
+        "Loki push bytes a tenant may send at once above `logs_ingestion_rate_mb`.",
+        0.001,
+        1_000_000,
+    ),
+    Setting(
+        "logs_trace_id_patterns",
+        list,
+        [
+            r'(?i)"(?:otel)?trace[_.-]?id"\s*:\s*"([^"]*)"',
+            r'(?i)trace[_.-]?id="?(\w+)',
+        ],
+        "Regexes, each with one capture group, that find a trace id in a log line without "
+        "one (Loki lines, OTLP records without `traceId`); only 32 hex digits are kept. "
+        "From the environment, as JSON.",
+    ),
+    Setting(
+        "logs_span_id_patterns",
+        list,
+        [
+            r'(?i)"(?:otel)?span[_.-]?id"\s*:\s*"([^"]*)"',
+            r'(?i)\b(?:otel)?span[_.-]?id="?(\w+)',
+        ],
+        "Regexes, each with one capture group, that find the span id of a log line whose "
+        "trace id was found the same way; only 16 hex digits are kept. From the environment, "
+        "as JSON.",
+    ),
     # Metric ingest beyond OTLP.
     Setting(
         "scrape_config_file",
@@ -313,6 +380,22 @@ SETTINGS: tuple[Setting, ...] = (
         "Queries evaluated at once per process; more get 503 with `Retry-After`.",
         1,
         1000,
+    ),
+    Setting(
+        "logs_query_max_entries",
+        int,
+        5000,
+        "Most log entries one LogQL log query may return (`limit` above it is a 400).",
+        1,
+        1_000_000,
+    ),
+    Setting(
+        "logs_query_max_series",
+        int,
+        500,
+        "Most series one LogQL metric query may return.",
+        1,
+        1_000_000,
     ),
     # Self.
     Setting(

@@ -6,7 +6,6 @@ Grafana's Prometheus data source and promtool work unchanged.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,12 +23,8 @@ from observatory.api.prometheus_params import (
     parse_time_ms,
     selector_matchers,
 )
-from observatory.errors import (
-    ObservatoryError,
-    QueryError,
-    QueryTimeoutError,
-    TooManyQueriesError,
-)
+from observatory.api.query_runner import QueryRunner
+from observatory.errors import ObservatoryError, QueryError
 from observatory.query.metric_catalog import MetricCatalog
 from observatory.query.metric_source import StoreSeriesSource
 from observatory.query.promql.engine import PromqlEngine, QueryLimits
@@ -91,7 +86,7 @@ class PrometheusApi:
         self.store = store
         self.tenants = tenants
         self.settings = settings
-        self._slots = asyncio.Semaphore(settings.max_concurrency)
+        self._runner = QueryRunner(settings.max_concurrency, settings.timeout_seconds)
 
     def routes(self) -> list[Route]:
         both = ["GET", "POST"]
@@ -116,22 +111,7 @@ class PrometheusApi:
         return endpoint
 
     async def _run(self, work: Callable[[], Any]) -> Any:
-        """Run store work in a thread, within the concurrency and time limits."""
-        if self._slots.locked():
-            raise TooManyQueriesError(
-                f"too many concurrent queries (limit {self.settings.max_concurrency}, "
-                "setting query_max_concurrency); retry later"
-            )
-        async with self._slots:
-            try:
-                return await asyncio.wait_for(
-                    asyncio.to_thread(work), self.settings.timeout_seconds
-                )
-            except TimeoutError:
-                raise QueryTimeoutError(
-                    "query timed out in expression evaluation (limit "
-                    f"{self.settings.timeout_seconds:g}s, setting query_timeout_seconds)"
-                ) from None
+        return await self._runner.run(work)
 
     def _engine(self, tenant: str) -> PromqlEngine:
         s = self.settings

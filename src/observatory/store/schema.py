@@ -157,9 +157,20 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 ) ENGINE = MergeTree ORDER BY version
 """
 
+# Loki streams: the stream's labels and their hash; an n-gram text index on the body so line
+# filters (`|= "timeout"`, `|~ "5.."`, compiled to LIKE and match()) skip granules.
+LOG_STREAMS = (
+    "ALTER TABLE logs ADD COLUMN IF NOT EXISTS labels Map(LowCardinality(String), String) "
+    "AFTER service_name",
+    "ALTER TABLE logs ADD COLUMN IF NOT EXISTS stream_id UInt64 AFTER labels",
+    "ALTER TABLE logs ADD INDEX IF NOT EXISTS idx_body body TYPE text(tokenizer = ngrams(3))",
+    "ALTER TABLE logs MATERIALIZE INDEX idx_body",
+)
+
 # Append only: a released version is never edited, a change is a new version.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (SPANS, TRACE_SUMMARIES, TRACE_SUMMARIES_VIEW, SERIES, SAMPLES, METRIC_METADATA, LOGS),
+    LOG_STREAMS,
 )
 
 

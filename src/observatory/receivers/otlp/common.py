@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from observatory.pipeline.processors import AttributeLimits, KeyValues, ResourceProcessor
+from observatory.receivers.log_enrichment import IdExtractor, default_extractor
 from observatory.signals.attributes import AttributeValue, KvList
 from observatory.signals.batch import Signal, SignalBatch
 from observatory.signals.columns import ScopeContext, ScopedColumns
@@ -56,6 +57,7 @@ class DecodeContext:
     rejected: int = 0
     dropped_attributes: int = 0
     reasons: list[str] = field(default_factory=list)
+    ids: IdExtractor = field(default_factory=default_extractor)
 
     def reject(self, count: int, reason: str) -> None:
         self.rejected += count
@@ -99,14 +101,10 @@ def scope_context(resource: tuple[KeyValues, str], scope: Any) -> ScopeContext:
 REFUSED_RESOURCE = "resource over attribute limits"
 
 
-def scoped_items(
-    ctx: DecodeContext,
-    columns: ScopedColumns,
-    resource_groups: Iterable[Any],
-    scopes: str,
-    items: str,
-) -> Iterator[tuple[int, Any]]:
-    """Every item of a request with its scope's index in `columns`.
+def accepted_resources(
+    ctx: DecodeContext, resource_groups: Iterable[Any], scopes: str, items: str
+) -> Iterator[tuple[tuple[KeyValues, str], Any]]:
+    """Each resource within limits (attributes, service name) with its scope groups.
 
     The OTLP shape is resource -> scope -> items under field names that differ per signal
     (`scope_spans`/`spans`, `scope_logs`/`log_records`). Items of a refused resource are
@@ -114,13 +112,26 @@ def scoped_items(
     """
     for group in resource_groups:
         resource = ctx.resource(group.resource)
-        for scoped in getattr(group, scopes):
-            scoped_list = getattr(scoped, items)
-            if resource is None:
-                ctx.reject(len(scoped_list), REFUSED_RESOURCE)
-                continue
+        scoped_groups = getattr(group, scopes)
+        if resource is None:
+            for scoped in scoped_groups:
+                ctx.reject(len(getattr(scoped, items)), REFUSED_RESOURCE)
+            continue
+        yield resource, scoped_groups
+
+
+def scoped_items(
+    ctx: DecodeContext,
+    columns: ScopedColumns,
+    resource_groups: Iterable[Any],
+    scopes: str,
+    items: str,
+) -> Iterator[tuple[int, Any]]:
+    """Every item of a request with its scope's index in `columns`."""
+    for resource, scoped_groups in accepted_resources(ctx, resource_groups, scopes, items):
+        for scoped in scoped_groups:
             scope = columns.add_scope(scope_context(resource, scoped.scope))
-            for item in scoped_list:
+            for item in getattr(scoped, items):
                 yield scope, item
 
 

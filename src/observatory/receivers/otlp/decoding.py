@@ -16,19 +16,20 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 
 from observatory.errors import StoreUnavailableError
 from observatory.pipeline.delta import DeltaToCumulative
 from observatory.pipeline.processors import AttributeLimits, ResourceProcessor
+from observatory.receivers.log_enrichment import IdExtractor
 from observatory.receivers.otlp.codec import parse_request
 from observatory.receivers.otlp.common import DecodeContext
 from observatory.receivers.otlp.logs import decode_logs
 from observatory.receivers.otlp.metrics import decode_metrics
 from observatory.receivers.otlp.traces import decode_traces
-from observatory.settings import Settings
+from observatory.settings import SETTINGS_BY_NAME, Settings
 from observatory.signals.batch import Signal, SignalBatch
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,10 @@ class Decoded:
     dropped_attributes: int
 
 
+def _default_patterns(name: str) -> tuple[str, ...]:
+    return tuple(cast(list[str], SETTINGS_BY_NAME[name].default))
+
+
 @dataclass(frozen=True)
 class DecodeRules:
     """What decoding applies to every item; plain data, so it can reach worker processes."""
@@ -48,6 +53,9 @@ class DecodeRules:
     max_value_length: int
     limit_action: str
     resource_actions: Sequence[Mapping[str, Any]]
+    # Regexes that find the trace and span ids of log records that came without them.
+    trace_id_patterns: Sequence[str] = _default_patterns("logs_trace_id_patterns")
+    span_id_patterns: Sequence[str] = _default_patterns("logs_span_id_patterns")
 
     @cached_property
     def limits(self) -> AttributeLimits:
@@ -57,17 +65,26 @@ class DecodeRules:
     def resources(self) -> ResourceProcessor:
         return ResourceProcessor.from_config(self.resource_actions)
 
+    @cached_property
+    def ids(self) -> IdExtractor:
+        return IdExtractor.compile(self.trace_id_patterns, self.span_id_patterns)
+
     def context(self, tenant: str) -> DecodeContext:
-        return DecodeContext(tenant, self.limits, self.resources)
+        return DecodeContext(tenant, self.limits, self.resources, ids=self.ids)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DecodeRules:
-        return cls(
+        rules = cls(
             settings.max_attributes_per_item,
             settings.max_attribute_value_length,
             settings.attribute_limit_action,
             settings.resource_processor,
+            tuple(settings.logs_trace_id_patterns),
+            tuple(settings.logs_span_id_patterns),
         )
+        # Compiled now: a bad pattern is a ConfigError at start, not in the first request.
+        _ = rules.ids
+        return rules
 
 
 def decode_inline(

@@ -1,4 +1,5 @@
-"""OTLP/HTTP: `POST /v1/traces`, `/v1/metrics`, `/v1/logs`, protobuf or JSON, gzip or not."""
+"""OTLP/HTTP: `POST /v1/traces`, `/v1/metrics`, `/v1/logs` (also Loki's `/otlp/v1/logs`),
+protobuf or JSON, gzip or not."""
 
 from __future__ import annotations
 
@@ -31,10 +32,13 @@ class OtlpHttpReceiver:
         self.max_decompressed_bytes: int = settings.max_decompressed_bytes
 
     def routes(self) -> list[Route]:
-        return [
+        routes = [
             Route(f"/v1/{signal.value}", self._endpoint(signal), methods=["POST"])
             for signal in Signal
         ]
+        # Loki's OTLP endpoint, for senders configured with a Loki URL.
+        routes.append(Route("/otlp/v1/logs", self._endpoint(Signal.LOGS), methods=["POST"]))
+        return routes
 
     def _endpoint(self, signal: Signal):  # type: ignore[no-untyped-def]
         async def endpoint(request: Request) -> Response:

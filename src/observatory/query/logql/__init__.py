@@ -1,0 +1,1 @@
+"""LogQL: parse, plan, push down to SQL, evaluate."""

@@ -1,0 +1,1 @@
+"""Loki push API: `POST /loki/api/v1/push`, JSON or snappy protobuf, into log streams."""
