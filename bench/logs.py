@@ -1119,7 +1119,7 @@ def print_reports(reports: Sequence[Report]) -> None:
             continue
         print(
             f"  {r.query.name}: totalLinesProcessed {fmt_int(s.get('totalLinesProcessed', 0))},"
-            f" totalBytesProcessed {s.get('totalBytesProcessed', 0) / MB:,.1f} MB, "
+            f" totalBytesProcessed {fmt_int(s.get('totalBytesProcessed', 0))}, "
             f"totalPostFilterLines {fmt_int(s.get('totalPostFilterLines', 0))}, "
             f"execTime {_ms(float(s.get('execTime', math.nan)))}, "
             f"bytesProcessedPerSecond {s.get('bytesProcessedPerSecond', 0) / MB:,.1f} MB/s"

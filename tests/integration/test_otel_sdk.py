@@ -138,3 +138,37 @@ def test_metrics_and_logs_over_grpc_and_http_reach_the_store(server: ServerProce
         ("l-http", "kv cache at 93%"),
     ]
     assert all(r["severity_text"] == "WARN" for r in logs)
+
+
+def test_sdk_log_inside_a_span_links_to_its_trace_through_logql(server: ServerProcess) -> None:
+    resource = Resource.create({"service.name": "rag", "k8s.namespace.name": "prod"})
+    tracer_provider = TracerProvider(resource=resource)
+    tracer_provider.add_span_processor(
+        SimpleSpanProcessor(HttpSpans(endpoint=f"{server.otlp_http}/v1/traces"))
+    )
+    log_provider = LoggerProvider(resource=resource)
+    log_provider.add_log_record_processor(
+        SimpleLogRecordProcessor(HttpLogs(endpoint=f"{server.otlp_http}/v1/logs"))
+    )
+    logger = logging.getLogger("tests.rag")
+    logger.propagate = False
+    handler = LoggingHandler(logger_provider=log_provider)
+    logger.addHandler(handler)
+    with tracer_provider.get_tracer("tests").start_as_current_span("retrieve") as span:
+        logger.error("retrieval failed: index offline")
+    logger.removeHandler(handler)
+    log_provider.shutdown()
+    tracer_provider.shutdown()
+    trace_id = format(span.get_span_context().trace_id, "032x")
+
+    query = f'{{service_name="rag", k8s_namespace_name="prod"}} | trace_id="{trace_id}"'
+    response = httpx.get(f"{server.api}/loki/api/v1/query_range", params={"query": query})
+    assert response.status_code == 200, response.text
+    streams = response.json()["data"]["result"]
+    assert [line for s in streams for _, line in s["values"]] == [
+        "retrieval failed: index offline"
+    ]
+    labels = streams[0]["stream"]
+    assert labels["detected_level"] == "error"
+    assert labels["span_id"] == format(span.get_span_context().span_id, "016x")
+    assert httpx.get(f"{server.api}/api/traces/{trace_id}").status_code == 200
