@@ -165,9 +165,7 @@ def test_sdk_log_inside_a_span_links_to_its_trace_through_logql(server: ServerPr
     response = httpx.get(f"{server.api}/loki/api/v1/query_range", params={"query": query})
     assert response.status_code == 200, response.text
     streams = response.json()["data"]["result"]
-    assert [line for s in streams for _, line in s["values"]] == [
-        "retrieval failed: index offline"
-    ]
+    assert [line for s in streams for _, line in s["values"]] == ["retrieval failed: index offline"]
     labels = streams[0]["stream"]
     assert labels["detected_level"] == "error"
     assert labels["span_id"] == format(span.get_span_context().span_id, "016x")
