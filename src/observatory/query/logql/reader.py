@@ -133,21 +133,31 @@ class LogReader:
     def entries(
         self, query: ast.LogQuery, start_ns: int, end_ns: int, limit: int, backward: bool
     ) -> list[LogEntry]:
-        """Up to `limit` entries in [start_ns, end_ns], newest first when `backward`."""
+        """Up to `limit` entries in [start_ns, end_ns], newest first when `backward`.
+
+        Pages are cut by time, not OFFSET, so reading deep into a range whose lines the
+        Python pipeline mostly drops costs one pass, not one per page.
+        """
         cond, pipeline = self._plan(query, start_ns, end_ns)
-        order = "DESC" if backward else "ASC"
         found: list[LogEntry] = []
-        offset = 0
         page = limit if pipeline is None else max(limit, 1000)
+        lower, upper = start_ns, end_ns
         while len(found) < limit:
             self._check_deadline()
-            rows = self._select(
-                f"SELECT {_ENTRY_COLUMNS} FROM logs WHERE {cond.where} "
-                f"ORDER BY timestamp {order} LIMIT {page} OFFSET {offset}",
-                cond.params,
-            )
-            self._count(rows)
-            for ts, line, labels in _rows(rows):
+            rows = list(_rows(self._page(cond, lower, upper, backward, page)))
+            full = len(rows) == page
+            if full:
+                # The page may end inside a run of equal timestamps: leave that run to the
+                # next page, which starts at it, so no row is skipped or read twice.
+                boundary = rows[-1][0]
+                kept = [row for row in rows if row[0] != boundary]
+                if not kept:
+                    page *= 2
+                    continue
+                rows = kept
+                lower, upper = (lower, boundary) if backward else (boundary, upper)
+            self.stats.add(len(rows), sum(len(line.encode()) for _, line, _ in rows))
+            for ts, line, labels in rows:
                 processed = (
                     (line, labels) if pipeline is None else pipeline.process(ts, line, labels)
                 )
@@ -155,12 +165,22 @@ class LogReader:
                     found.append(LogEntry(ts, processed[0], processed[1]))
                     if len(found) == limit:
                         break
-            if rows.num_rows < page:
+            if not full:
                 break
-            offset += page
             page = min(page * 2, CHUNK_ROWS)
         self.stats.post_filter_lines += len(found)
         return found
+
+    def _page(
+        self, cond: sql.Conditions, lower: int, upper: int, backward: bool, size: int
+    ) -> pa.Table:
+        order = "DESC" if backward else "ASC"
+        return self._select(
+            f"SELECT {_ENTRY_COLUMNS} FROM logs WHERE {cond.where} "
+            "AND timestamp BETWEEN fromUnixTimestamp64Nano({lo:Int64}) "
+            f"AND fromUnixTimestamp64Nano({{hi:Int64}}) ORDER BY timestamp {order} LIMIT {size}",
+            {**cond.params, "lo": lower, "hi": upper},
+        )
 
     # ------------------------------------------------------------ metric queries
 
