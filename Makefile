@@ -4,8 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYSTEM_STAMP := $(VENV)/.system-packages
-# Debian packages the integration tests drive as real clients (Prometheus, promtool).
-SYSTEM_PACKAGES := prometheus
+# Debian packages the integration tests drive as real clients (Prometheus, promtool, amtool).
+SYSTEM_PACKAGES := prometheus prometheus-alertmanager
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint bench clean
@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 $(SYSTEM_STAMP): $(STAMP)
-	command -v prometheus >/dev/null && command -v promtool >/dev/null || \
+	command -v prometheus >/dev/null && command -v promtool >/dev/null && \
+	  command -v amtool >/dev/null || \
 	  ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	   $(SUDO) apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES))
 	touch $(SYSTEM_STAMP)

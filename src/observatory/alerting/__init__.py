@@ -1,0 +1,1 @@
+"""Alerting: rule evaluation, notification routing, silences."""
