@@ -205,3 +205,16 @@ def test_live_tail_over_websocket(loki: ServerProcess) -> None:
         message = json.loads(ws.recv(timeout=15))
     assert _lines(message["streams"]) == ["fresh line"]
     assert message["streams"][0]["stream"]["service_name"] == "tailed"
+
+
+def test_index_volume(loki: ServerProcess) -> None:
+    hour_ago = NOW_NS - 3600 * 10**9
+    query = '{service_name=~"gateway|model-server"}'
+    volume = _get(loki, "/index/volume", query=query, start=hour_ago)["data"]
+    assert volume["resultType"] == "vector"
+    by_service = {r["metric"]["service_name"]: int(r["value"][1]) for r in volume["result"]}
+    assert set(by_service) == {"gateway", "model-server"}
+    assert by_service["model-server"] == len("loaded model")
+    ranged = _get(loki, "/index/volume_range", query=query, start=hour_ago, step="60s")["data"]
+    assert ranged["resultType"] == "matrix"
+    assert sum(int(v) for r in ranged["result"] for _, v in r["values"]) == sum(by_service.values())

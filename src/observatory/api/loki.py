@@ -96,6 +96,8 @@ class LokiApi:
             Route(f"{prefix}/label/{{name}}/values", self._endpoint(self._values), methods=both),
             Route(f"{prefix}/series", self._endpoint(self._series), methods=both),
             Route(f"{prefix}/index/stats", self._endpoint(self._index_stats), methods=both),
+            Route(f"{prefix}/index/volume", self._endpoint(self._volume), methods=both),
+            Route(f"{prefix}/index/volume_range", self._endpoint(self._volume_range), methods=both),
             Route(f"{prefix}/status/buildinfo", self._buildinfo, methods=["GET"]),
             WebSocketRoute(f"{prefix}/tail", self._tail),
         ]
@@ -162,6 +164,40 @@ class LokiApi:
         catalog = LogCatalog(self.store, tenant)
         stats = await self._runner.run(lambda: catalog.index_stats(selector, start, end))
         return JSONResponse(stats)
+
+    async def _volume(self, request: Request, tenant: str, params: Params) -> Response:
+        return await self._volumes(tenant, params, ranged=False)
+
+    async def _volume_range(self, request: Request, tenant: str, params: Params) -> Response:
+        return await self._volumes(tenant, params, ranged=True)
+
+    async def _volumes(self, tenant: str, params: Params, ranged: bool) -> Response:
+        selector = _selector(required(params, "query"))
+        end = parse_time_ns(one(params, "end"), "end", time.time_ns())
+        start = parse_time_ns(one(params, "start"), "start", end - HOUR_NS)
+        raw_step = one(params, "step")
+        step = (
+            (parse_step_ns(raw_step) if raw_step else default_step_ns(start, end))
+            if ranged
+            else None
+        )
+        targets = [t for t in (one(params, "targetLabels") or "").split(",") if t]
+        limit = parse_limit(one(params, "limit"))
+        catalog = LogCatalog(self.store, tenant)
+        found = await self._runner.run(
+            lambda: catalog.volume(selector, start, end, targets, limit, step)
+        )
+        if ranged:
+            result: list[dict[str, Any]] = [
+                {"metric": labels, "values": [_point(t, v) for t, v in points]}
+                for labels, points in found
+            ]
+            return _success({"resultType": "matrix", "result": result})
+        result = [
+            {"metric": labels, "value": _point(end, sum(v for _, v in points))}
+            for labels, points in found
+        ]
+        return _success({"resultType": "vector", "result": result})
 
     async def _buildinfo(self, request: Request) -> Response:
         return JSONResponse(

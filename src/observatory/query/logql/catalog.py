@@ -80,3 +80,38 @@ class LogCatalog:
         cond = sql.base_conditions(self.tenant, start_ns, end_ns)
         sql.add_selector(cond, selector)
         return cond
+
+    def volume(
+        self,
+        selector: tuple[ast.Matcher, ...],
+        start_ns: int,
+        end_ns: int,
+        target_labels: list[str],
+        limit: int,
+        step_ns: int | None = None,
+    ) -> list[tuple[dict[str, str], list[tuple[int, int]]]]:
+        """Bytes of log lines per value of the target labels (by default the selector's
+        labels), largest first; per step when `step_ns` is given (Loki's index/volume)."""
+        names = target_labels or sorted({m.name for m in selector})
+        cond = self._conditions(start_ns, end_ns, selector)
+        keys = [f"labels[{cond.param(name)}]" for name in names]
+        bucket = (
+            f"intDiv(toUnixTimestamp64Nano(timestamp), {step_ns}) * {step_ns}"
+            if step_ns
+            else str(end_ns)
+        )
+        group = ", ".join([*(f"{k} AS k{i}" for i, k in enumerate(keys)), f"{bucket} AS at"])
+        rows = self.store.query(
+            f"SELECT {group}, sum(length(body)) AS nbytes FROM logs WHERE {cond.where} "
+            f"GROUP BY {', '.join([*(f'k{i}' for i in range(len(keys))), 'at'])} ORDER BY at",
+            cond.params,
+        )
+        series: dict[tuple[str, ...], list[tuple[int, int]]] = {}
+        for row in rows.to_pylist():
+            key = tuple(str(row[f"k{i}"]) for i in range(len(keys)))
+            series.setdefault(key, []).append((int(row["at"]), int(row["nbytes"])))
+        ranked = sorted(series.items(), key=lambda item: -sum(v for _, v in item[1]))[:limit]
+        return [
+            ({name: value for name, value in zip(names, key, strict=True) if value}, points)
+            for key, points in ranked
+        ]
