@@ -16,15 +16,19 @@ from pathlib import Path
 from starlette.routing import BaseRoute
 
 from observatory import __version__
+from observatory.alerting.runtime import Alerting
+from observatory.api.alertmanager import AlertmanagerApi
 from observatory.api.health import HealthApi
 from observatory.api.jaeger import JaegerApi
 from observatory.api.loki import LokiApi, LokiSettings
 from observatory.api.prometheus import PrometheusApi, QuerySettings
+from observatory.api.prometheus_rules import RulesApi
 from observatory.api.tempo import TempoApi
 from observatory.api.tempo_search import TempoSearchApi
 from observatory.listeners import ListenerConfig, Listeners
 from observatory.pipeline.pipeline import Pipeline
 from observatory.pipeline.span_metrics import SpanMetricsGenerator, SpanMetricsSettings
+from observatory.query.promql.engine import QueryLimits
 from observatory.query.traces import TraceReader
 from observatory.receivers.loki.push import LokiPushReceiver
 from observatory.receivers.otlp.decoding import DecodeRules, OtlpDecoder
@@ -80,6 +84,8 @@ class Observatory:
         self.metrics = SelfMetrics()
         self.tenants = TenantResolver(settings.default_tenant, settings.require_tenant)
         self.scrape: ScrapeManager | None = None
+        self.alerting: Alerting | None = None
+        self._reloads: set[asyncio.Task[None]] = set()
         self._ready = False
         self._stop = asyncio.Event()
 
@@ -90,8 +96,17 @@ class Observatory:
         self._stop.set()
 
     def request_reload(self) -> None:
+        loop = asyncio.get_running_loop()
+        reloads = []
         if self.scrape is not None:
-            asyncio.get_running_loop().create_task(self.scrape.reload())
+            reloads.append(self.scrape.reload())
+        if self.alerting is not None:
+            reloads.append(self.alerting.reload_quietly())
+        for reload in reloads:
+            # Kept until done: the loop holds only weak references to tasks.
+            task = loop.create_task(reload)
+            self._reloads.add(task)
+            task.add_done_callback(self._reloads.discard)
 
     async def run(self) -> None:
         async with contextlib.AsyncExitStack() as stack:
@@ -106,6 +121,7 @@ class Observatory:
             # Entered after the pipeline, so left before it closes: the last flush is written.
             await stack.enter_async_context(span_metrics.running(pipeline.write))
             routes, ingest = await self._producers(stack, pipeline)
+            routes += await self._start_alerting(stack, store, pipeline)
             await self._serve(store, routes, ingest)
         log.info("stopped; every acknowledged write is committed")
 
@@ -148,6 +164,21 @@ class Observatory:
             *loki.routes(),
         ]
         return routes, ingest
+
+    async def _start_alerting(
+        self, stack: contextlib.AsyncExitStack, store: EmbeddedStore, pipeline: Pipeline
+    ) -> list[BaseRoute]:
+        s = self.settings
+        q = query_settings(s)
+        limits = QueryLimits(q.max_samples, q.max_points_per_series, q.timeout_seconds)
+        alerting = Alerting(s, store, pipeline, self.metrics.registry, limits, q.lookback_ms)
+        await alerting.start()
+        stack.push_async_callback(alerting.stop)
+        self.alerting = alerting
+        return [
+            *RulesApi(alerting.rules, self.tenants, alerting.reload).routes(),
+            *AlertmanagerApi(alerting.alertmanager, max_body_bytes=s.max_request_bytes).routes(),
+        ]
 
     async def _start_scrape(self, stack: contextlib.AsyncExitStack, pipeline: Pipeline) -> None:
         config = self.settings.scrape_config_file

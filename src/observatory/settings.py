@@ -18,7 +18,7 @@ import yaml
 
 from observatory.errors import ConfigError
 
-SettingValue = str | int | float | bool | list[Any]
+SettingValue = str | int | float | bool | list[Any] | dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -397,6 +397,66 @@ SETTINGS: tuple[Setting, ...] = (
         1,
         1_000_000,
     ),
+    # Alerting.
+    Setting(
+        "rule_files",
+        list,
+        [],
+        "Prometheus rule files (paths or globs) evaluated for the default tenant; re-read on "
+        "SIGHUP and `POST /-/reload`. From the environment, as JSON.",
+    ),
+    Setting(
+        "rules_dir",
+        str,
+        "",
+        "Folder of per-tenant rule files, `<rules_dir>/<tenant>/*.yml` (the Mimir and Loki "
+        "ruler layout); empty: none.",
+    ),
+    Setting(
+        "rule_evaluation_interval_seconds",
+        float,
+        60.0,
+        "Evaluation interval of rule groups that do not set their own `interval`.",
+        1,
+        86400,
+    ),
+    Setting(
+        "external_labels",
+        dict,
+        {},
+        "Labels added to every alert sent (Prometheus's `external_labels`), also `$externalLabels` "
+        "in templates. From the environment, as JSON.",
+    ),
+    Setting(
+        "external_url",
+        str,
+        "",
+        "The URL users reach this server at, for alert links (`generatorURL`, `$externalURL`); "
+        "empty: http://<host>:<http_port>.",
+    ),
+    Setting(
+        "alertmanager_config_file",
+        str,
+        "",
+        "An Alertmanager-format YAML file (route, receivers, inhibit_rules) for the built-in "
+        "Alertmanager; re-read on SIGHUP. Empty: one receiver that only records alerts "
+        "(see rules/alertmanager.yml for a full example).",
+    ),
+    Setting(
+        "alerting_alertmanagers",
+        list,
+        [],
+        "URLs of external Alertmanagers to send alerts to instead of the built-in one, e.g. "
+        '`["http://alertmanager:9093"]`. From the environment, as JSON.',
+    ),
+    Setting(
+        "alertmanager_silence_retention_hours",
+        float,
+        120.0,
+        "Hours expired silences and notification-log entries are kept.",
+        1,
+        100000,
+    ),
     # Self.
     Setting(
         "log_level",
@@ -426,12 +486,20 @@ def _parse_list(raw: str) -> list[Any]:
     return value
 
 
+def _parse_dict(raw: str) -> dict[str, Any]:
+    value = json.loads(raw)
+    if not isinstance(value, dict):
+        raise ValueError("expected a JSON object")
+    return value
+
+
 _PARSERS: dict[type, Callable[[str], Any]] = {
     str: str,
     int: int,
     float: float,
     bool: _parse_bool,
     list: _parse_list,
+    dict: _parse_dict,
 }
 
 

@@ -3,13 +3,15 @@
 Template values are Python str, int, float, bool, None, list, dict and GoTime; this module
 prints them as Go prints the matching string, int, float64, bool, nil, []interface{},
 map[string]interface{} and time.Time, including Go's `%!verb(type=value)` for a bad verb.
+Other template languages add StringMap (a `map[string]string`) and TemplateValue subclasses
+(Go structs and named types with fields and methods).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from observatory.query.logql.conversions import format_float
 from observatory.query.logql.gotime import GoTime
@@ -17,7 +19,25 @@ from observatory.query.logql.gotime import GoTime
 _DIRECTIVE = re.compile(r"%([-+# 0]*)(\*|\d+)?(?:\.(\*|\d*))?(.?)", re.DOTALL)
 
 
+class StringMap(dict[str, str]):
+    """A Go `map[string]string`: a missing key reads as "" (text/template's missingkey=zero)."""
+
+
+class TemplateValue:
+    """A Go struct or named type: templates read its fields and call its methods by name."""
+
+    go_type: ClassVar[str] = "struct {}"
+
+    def template_member(self, name: str, args: list[Any]) -> Any:
+        """The field or the method's result; LookupError when the type has no such member."""
+        raise LookupError(name)
+
+
 def type_name(value: Any) -> str:
+    if isinstance(value, TemplateValue):
+        return value.go_type
+    if isinstance(value, StringMap):
+        return "map[string]string"
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, int):

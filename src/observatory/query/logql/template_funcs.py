@@ -23,7 +23,7 @@ from functools import lru_cache
 from typing import Any
 
 from observatory.query.logql.conversions import parse_bytes, parse_duration_seconds, parse_float
-from observatory.query.logql.gofmt import sprint, sprintf, sprintln, type_name
+from observatory.query.logql.gofmt import StringMap, sprint, sprintf, sprintln, type_name
 from observatory.query.logql.gotime import ZERO_TIME, GoTime, format_time, parse_time
 from observatory.query.promql.label_functions import expand_template
 from observatory.query.promql.regex import translate
@@ -487,7 +487,7 @@ def _index(item: Any, *keys: Any) -> Any:
         if isinstance(item, dict):
             if not isinstance(key, str):
                 raise TemplateCallError(f"value has type {type_name(key)}; should be string")
-            item = item.get(key)
+            item = item.get(key, "" if isinstance(item, StringMap) else None)
         elif isinstance(item, list | str):
             if not isinstance(key, int) or isinstance(key, bool):
                 raise TemplateCallError(f"cannot index slice/array with type {type_name(key)}")

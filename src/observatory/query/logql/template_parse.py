@@ -10,6 +10,7 @@ parenthesized pipelines, literals, and `if`/`else if`/`else`, `with`, `range` (w
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -347,9 +348,14 @@ def _number_value(literal: str, lexer: _Lexer) -> int | float:
 # ---------------------------------------------------------------- parser
 
 
+# The names LogQL templates may call: the table, the lazy `and`/`or` and the per-entry functions.
+LOGQL_FUNCTION_NAMES = frozenset(FUNCTIONS) | LAZY_FUNCTIONS | ENTRY_FUNCTIONS
+
+
 class _Parser:
-    def __init__(self, tokens: list[_Token]) -> None:
+    def __init__(self, tokens: list[_Token], functions: Collection[str]) -> None:
         self.tokens = tokens
+        self.functions = functions
         self.index = 0
         self.scopes: list[str] = ["$"]
         self.loops = 0
@@ -492,7 +498,7 @@ class _Parser:
         elif token.kind == "nil":
             node = Nil()
         elif token.kind == "identifier":
-            if token.value not in FUNCTIONS and token.value not in LAZY_FUNCTIONS | ENTRY_FUNCTIONS:
+            if token.value not in self.functions:
                 raise self.fail(f'function "{token.value}" not defined', token)
             node = Identifier(token.value)
         elif token.kind == "(":
@@ -523,6 +529,9 @@ def _describe(token: _Token) -> str:
     return f"{token.kind} {token.value!r}"
 
 
-def parse_template(text: str) -> tuple[Node, ...]:
-    """Parses a template; raises TemplateSyntaxError with `line: message`."""
-    return _Parser(_Lexer(text).run()).parse()
+def parse_template(
+    text: str, functions: Collection[str] = LOGQL_FUNCTION_NAMES
+) -> tuple[Node, ...]:
+    """Parses a template that may call `functions` (by default LogQL's); raises
+    TemplateSyntaxError with `line: message`."""
+    return _Parser(_Lexer(text).run(), functions).parse()

@@ -4,23 +4,28 @@ The data is the entry's labels (a map of strings, so a missing label reads as ""
 functions `__line__` and `__timestamp__` return the current line and the entry's time. A
 template that fails while running raises TemplateExecError; the stages turn that into
 `__error__="TemplateFormatErr"` as Loki does.
+
+Other template languages (Prometheus's alert templates) reuse the engine through `execute`:
+their own function table, and data made of StringMap and TemplateValue objects.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any
 
-from observatory.query.logql.gofmt import sprint_value, type_name
+from observatory.query.logql.gofmt import StringMap, TemplateValue, sprint_value, type_name
 from observatory.query.logql.gotime import MONTHS, WEEKDAYS, GoTime, format_time
 from observatory.query.logql.template_funcs import (
     FUNCTIONS,
     MAX_OUTPUT,
+    Function,
     TemplateCallError,
     call,
     truth,
 )
 from observatory.query.logql.template_parse import (
+    LOGQL_FUNCTION_NAMES,
     Action,
     Branch,
     Chain,
@@ -77,12 +82,18 @@ _TIME_METHODS: dict[str, tuple[tuple[str, ...], Callable[..., Any]]] = {
 
 
 class Template:
-    """A parsed template; `name` ("line" or "label") appears in error messages as in Go."""
+    """A parsed template; `name` ("line" or "label") appears in error messages as in Go.
 
-    def __init__(self, text: str, name: str = "line") -> None:
+    `functions` are the names the template may call (LogQL's unless given); `execute` then
+    needs a table holding each of them.
+    """
+
+    def __init__(
+        self, text: str, name: str = "line", functions: Collection[str] = LOGQL_FUNCTION_NAMES
+    ) -> None:
         self.name = name
         try:
-            self._nodes = parse_template(text)
+            self._nodes = parse_template(text, functions)
         except TemplateSyntaxError as exc:
             raise TemplateSyntaxError(f"template: {name}:{exc}") from exc
         self._simple_key = _simple_key(self._nodes)
@@ -93,9 +104,17 @@ class Template:
             return self._constant
         if self._simple_key is not None:
             return labels.get(self._simple_key, "")
-        run = _Run(self.name, labels, line, timestamp_ns)
+        return self._run(_Run(self.name, labels, line, timestamp_ns), labels)
+
+    def execute(self, data: Any, functions: Mapping[str, Function]) -> str:
+        """Renders with `data` as dot and `$`, calling `functions` (and the built-in and/or)."""
+        if self._constant is not None:
+            return self._constant
+        return self._run(_Run(self.name, data, "", 0, functions), data)
+
+    def _run(self, run: _Run, dot: Any) -> str:
         try:
-            run.walk(self._nodes, labels)
+            run.walk(self._nodes, dot)
         except TemplateCallError as exc:
             raise TemplateExecError(f"template: {self.name}: {exc}") from exc
         except (_Break, _Continue, RecursionError) as exc:
@@ -123,9 +142,17 @@ def _constant(nodes: tuple[Node, ...]) -> str | None:
 class _Run:
     """The state of one rendering: variables, output, the entry's line and time."""
 
-    def __init__(self, name: str, root: dict[str, str], line: str, timestamp_ns: int) -> None:
+    def __init__(
+        self,
+        name: str,
+        root: Any,
+        line: str,
+        timestamp_ns: int,
+        functions: Mapping[str, Function] = FUNCTIONS,
+    ) -> None:
         self.name = name
         self.root = root
+        self.functions = functions
         self.line = line
         self.timestamp_ns = timestamp_ns
         self.vars: list[tuple[str, Any]] = [("$", root)]
@@ -285,7 +312,13 @@ class _Run:
             if args:
                 raise self.fail(f"{name} is not a method but has arguments")
             # The labels are a map of strings: a missing one is "" (missingkey=zero).
-            return receiver.get(name, "" if receiver is self.root else None)
+            string_map = receiver is self.root or isinstance(receiver, StringMap)
+            return receiver.get(name, "" if string_map else None)
+        if isinstance(receiver, TemplateValue):
+            try:
+                return receiver.template_member(name, args)
+            except LookupError:
+                raise self.fail(f"can't evaluate field {name} in type {receiver.go_type}") from None
         if isinstance(receiver, GoTime) and name in _TIME_METHODS:
             kinds, method = _TIME_METHODS[name]
             if len(args) != len(kinds) or not all(isinstance(a, str) for a in args):
@@ -308,7 +341,7 @@ class _Run:
             return self.line if name == "__line__" else GoTime(self.timestamp_ns)
         values = [self.argument(a, dot) for a in args] + final
         try:
-            return call(name, FUNCTIONS[name], values)
+            return call(name, self.functions[name], values)
         except TemplateCallError as exc:
             raise self.fail(f'executing "{self.name}" at <{name}>: {exc}') from exc
 
