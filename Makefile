@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e 'packages/observatory-sdk[all]'
 	touch $(STAMP)
 
 $(SYSTEM_STAMP): $(STAMP)
@@ -30,9 +31,10 @@ test: $(STAMP) $(SYSTEM_STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench packages examples
+	$(BIN)/ruff format --check src tests bench packages examples
 	$(BIN)/mypy
+	$(BIN)/mypy --strict packages/observatory-sdk/src/observatory_sdk
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest_traces.py

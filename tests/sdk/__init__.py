@@ -1,0 +1,1 @@
+"""Unit tests of packages/observatory-sdk, one module per SDK module."""
