@@ -29,7 +29,25 @@ def _parser() -> argparse.ArgumentParser:
                 default=None,
                 help=f"{setting.help} (default {setting.default}; env {setting.env_var})",
             )
+    _test_parser(commands)
     return parser
+
+
+def _test_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    test = commands.add_parser("test", help="unit-test rules, as promtool test does")
+    kinds = test.add_subparsers(dest="test_command", required=True)
+    rules = kinds.add_parser(
+        "rules",
+        help="run rule unit tests in promtool's format; exit 1 on a failure, 2 on a bad file",
+    )
+    rules.add_argument("files", nargs="+", metavar="FILE", help="unit test files")
+    rules.add_argument(
+        "--run",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="only the test groups whose name matches (repeatable)",
+    )
 
 
 def _validate(settings: Settings) -> None:
@@ -44,6 +62,17 @@ def _validate(settings: Settings) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "test":
+        # Imported here: `serve` should not pay for the rule test runner, nor it for the server.
+        from observatory.alerting.rules.unit_test import run_rule_tests
+
+        # Every rule error is in the runner's own report; a log line would only garble it.
+        previous = logging.root.manager.disable
+        logging.disable(logging.CRITICAL)
+        try:
+            return run_rule_tests(args.files, run=args.run)
+        finally:
+            logging.disable(previous)
     flags = {s.name: getattr(args, s.name, None) for s in SETTINGS if s.flag}
     try:
         settings = load_settings(args.config, flags)

@@ -21,20 +21,21 @@ from pathlib import Path
 from observatory.errors import ObservatoryError
 from observatory.query.promql import InMemorySource, NativeHistogramError, PromqlEngine
 from observatory.query.promql.regex import translate
+from observatory.query.promql.series_notation import (
+    HISTOGRAM,
+    OMITTED,
+    STALE,
+    SeqValue,
+    parse_duration,
+    parse_number,
+    parse_series,
+    unquote,
+)
 from observatory.query.promql.source import STALE_NAN
 
-OMITTED = None
-HISTOGRAM = "histogram"
-STALE = "stale"
-SeqValue = float | str | None  # a float, STALE, HISTOGRAM, or OMITTED
+# Re-exported: the runner's tests read the notation's names from here.
+__all__ = ["HISTOGRAM", "OMITTED", "STALE", "SeqValue", "parse_duration", "parse_series"]
 
-_DURATION_UNITS = {"y": 31_536_000_000, "w": 604_800_000, "d": 86_400_000, "h": 3_600_000}
-_DURATION_UNITS |= {"m": 60_000, "s": 1_000, "ms": 1}
-_DURATION = re.compile(r"(\d+)(ms|y|w|d|h|m|s)")
-_NUMBER = (
-    r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|0[xX][0-9a-fA-F]+|[iI][nN][fF]|[nN][aA][nN])"
-)
-_EXPAND = re.compile(rf"^({_NUMBER})(?:([+-])({_NUMBER}))?x(\d+)$")
 _LOAD = re.compile(r"^load(?:_(with_nhcb))?\s+(.+?)$")
 _EVAL_INSTANT = re.compile(
     r"^eval(?:_(fail|warn|ordered|info))?\s+instant\s+(?:at\s+(.+?))?\s+(.+)$"
@@ -47,145 +48,6 @@ _EXPECT_RANGE = re.compile(r"^expect range vector\s+from\s+(.+)\s+to\s+(.+)\s+st
 _CONTEXT_FUNCS = re.compile(r"(start|end|range|step)\(\)")
 MIN_NORMAL = 2.2250738585072014e-308
 EPSILON = 1e-6
-
-
-def parse_duration(text: str) -> int:
-    """Prometheus's model.ParseDuration, in milliseconds ("0" is allowed)."""
-    text = text.strip()
-    if text == "0":
-        return 0
-    pos, total = 0, 0
-    for m in _DURATION.finditer(text):
-        if m.start() != pos:
-            break
-        total += int(m.group(1)) * _DURATION_UNITS[m.group(2)]
-        pos = m.end()
-    if pos != len(text) or not text:
-        raise ValueError(f"invalid duration {text!r}")
-    return total
-
-
-def parse_number(text: str) -> float:
-    text = text.strip()
-    if re.fullmatch(r"[-+]?0[xX][0-9a-fA-F]+", text):
-        return float(int(text, 16))
-    if re.fullmatch(_NUMBER, text):
-        return float(text)
-    raise ValueError(f"not a number: {text!r}")
-
-
-# --- series descriptions -------------------------------------------------------------------
-
-
-def _unquote(text: str, i: int) -> tuple[str, int]:
-    """A quoted PromQL string starting at text[i]; returns it and the index after it."""
-    quote = text[i]
-    j = i + 1
-    out: list[str] = []
-    while j < len(text) and text[j] != quote:
-        if text[j] == "\\" and quote != "`":
-            nxt = text[j + 1]
-            if nxt == "x":
-                out.append(chr(int(text[j + 2 : j + 4], 16)))
-                j += 4
-                continue
-            if nxt == "u":
-                out.append(chr(int(text[j + 2 : j + 6], 16)))
-                j += 6
-                continue
-            out.append(
-                {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'"}.get(nxt, nxt)
-            )
-            j += 2
-            continue
-        out.append(text[j])
-        j += 1
-    return "".join(out), j + 1
-
-
-def parse_metric(text: str) -> tuple[dict[str, str], str]:
-    """`name{l="v", ...}` at the start of text; returns the labels and the rest of the line."""
-    m = re.match(r"\s*([a-zA-Z_:][a-zA-Z0-9_:.]*)?", text)
-    labels: dict[str, str] = {}
-    i = m.end() if m else 0
-    if m and m.group(1):
-        labels["__name__"] = m.group(1)
-    if i < len(text) and text[i] == "{":
-        i += 1
-        while True:
-            while i < len(text) and text[i] in " \t,":
-                i += 1
-            if text[i] == "}":
-                i += 1
-                break
-            if text[i] in "\"'`":
-                name, i = _unquote(text, i)
-            else:
-                nm = re.match(r"[a-zA-Z_][a-zA-Z0-9_]*", text[i:])
-                if nm is None:
-                    raise ValueError(f"bad label name in {text!r}")
-                name, i = nm.group(0), i + nm.end()
-            while text[i] in " \t":
-                i += 1
-            if text[i] != "=":
-                labels["__name__"] = name
-                continue
-            i += 1
-            while text[i] in " \t":
-                i += 1
-            value, i = _unquote(text, i)
-            labels[name] = value
-    return {k: v for k, v in labels.items() if v != ""}, text[i:]
-
-
-def _tokens(text: str) -> list[str]:
-    """Value items; a native histogram `{{...}}` (with its suffix) stays one token."""
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        if text[i].isspace():
-            i += 1
-            continue
-        j = i
-        while j < len(text) and not text[j].isspace():
-            if text.startswith("{{", j):
-                j = text.index("}}", j) + 2
-            else:
-                j += 1
-        out.append(text[i:j])
-        i = j
-    return out
-
-
-def _expand(token: str, previous: float | None) -> list[SeqValue]:
-    if token == "_":
-        return [OMITTED]
-    if token.startswith("_x"):
-        return [OMITTED] * int(token[2:])
-    if token == "stale":
-        return [STALE]
-    if "{{" in token:
-        count = re.search(r"x(\d+)$", token)
-        return [HISTOGRAM] * (int(count.group(1)) + 1 if count else 1)
-    m = _EXPAND.match(token)
-    if m is None:
-        return [parse_number(token)]
-    value = parse_number(m.group(1))
-    delta = parse_number(m.group(3)) if m.group(3) else 0.0
-    delta = -delta if m.group(2) == "-" else delta
-    out: list[SeqValue] = []
-    for _ in range(int(m.group(4)) + 1):
-        out.append(value)
-        value += delta
-    return out
-
-
-def parse_series(line: str) -> tuple[dict[str, str], list[SeqValue]]:
-    labels, rest = parse_metric(line)
-    values: list[SeqValue] = []
-    for token in _tokens(rest):
-        values.extend(_expand(token, None))
-    return labels, values
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -287,7 +149,7 @@ def _parse_eval_line(cmd: Eval, line: str) -> bool:
         return True
     if line.startswith("expect string"):
         literal = line[len("expect string") :].strip()
-        cmd.string = literal[1:-1] if literal[:1] == "`" else _unquote(literal, 0)[0]
+        cmd.string = literal[1:-1] if literal[:1] == "`" else unquote(literal, 0)[0]
         return True
     if line.split(" ")[0] == "expect":
         m = _EXPECT.match(line)

@@ -10,8 +10,9 @@ rule's output reaches later rules only through the store, as in Prometheus.
 from __future__ import annotations
 
 import logging
+import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import quote_plus
 
@@ -31,7 +32,7 @@ from observatory.alerting.rules.alerting import (
     ForStateLookup,
     for_state_from_query,
 )
-from observatory.alerting.rules.loader import GroupSpec
+from observatory.alerting.rules.loader import GroupSpec, RuleSpec
 from observatory.alerting.rules.recording import RecordingRule
 from observatory.errors import ObservatoryError, QueryExecutionError
 from observatory.query.promql.engine import PromqlEngine
@@ -66,6 +67,21 @@ def _default_expand() -> ExpandFunc:
     return expand_template
 
 
+Commit = Callable[[list[Sample]], None]
+
+
+def read_later(rules: Sequence[RuleSpec]) -> frozenset[int]:
+    """Indices of recording rules whose metric a later rule's expression names."""
+    found: set[int] = set()
+    for index, rule in enumerate(rules):
+        if rule.kind != "recording":
+            continue
+        name = re.compile(rf"(?<![\w:]){re.escape(rule.name)}(?![\w:])")
+        if any(name.search(later.expr) for later in rules[index + 1 :]):
+            found.add(index)
+    return frozenset(found)
+
+
 @dataclass
 class GroupResult:
     samples: list[Sample] = field(default_factory=list)
@@ -73,6 +89,7 @@ class GroupResult:
     rule_seconds: list[float] = field(default_factory=list)  # one per rule evaluated
     failures: int = 0
     duration_seconds: float = 0.0
+    committed: int = 0  # leading samples already written by `commit` during the evaluation
 
 
 @dataclass(frozen=True)
@@ -151,6 +168,9 @@ class RuleGroup:
         self._outage_tolerance_ms = outage_tolerance_ms
         self._grace_ms = for_grace_period_ms
         self._clock = clock
+        # Recording rules whose output a later rule of the group reads: written before that
+        # rule runs, so it sees them at this evaluation's timestamp, as in Prometheus.
+        self._commit_after = read_later(spec.rules)
         # Per rule: the series its last successful evaluation wrote, for stale markers.
         self._previous: list[dict[LabelKey, dict[str, str]]] = [{} for _ in self.rules]
         # Series of rules gone in a reload, marked stale at the next evaluation.
@@ -162,11 +182,15 @@ class RuleGroup:
     def key(self) -> str:
         return self.spec.key
 
-    def evaluate(self, at_ms: int) -> GroupResult:
+    def evaluate(self, at_ms: int, commit: Commit | None = None) -> GroupResult:
+        """Every rule in order; `commit` writes samples a later rule of the group reads."""
         started = self._clock()
         result = GroupResult()
         for index, rule in enumerate(self.rules):
             self._evaluate_rule(index, rule, at_ms, result)
+            if commit is not None and index in self._commit_after:
+                commit(result.samples[result.committed :])
+                result.committed = len(result.samples)
         result.samples += self._gone_series(at_ms - self._ctx.query_offset_ms)
         result.duration_seconds = max(0.0, self._clock() - started)
         self.evaluation_seconds = result.duration_seconds

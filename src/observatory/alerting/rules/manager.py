@@ -325,7 +325,8 @@ class RuleManager:
         self.metrics.iterations(group.key, scheduled=1, missed=0)
         entry.busy = True
         try:
-            result = await asyncio.to_thread(group.evaluate, ts)
+            commit = self._committer(entry.tenant)
+            result = await asyncio.to_thread(group.evaluate, ts, commit)
             entry.iterations += 1
             # As Prometheus: after the second evaluation, once recording rules are fresh.
             if group.should_restore and entry.iterations >= 2:
@@ -336,9 +337,18 @@ class RuleManager:
         finally:
             entry.busy = False
         self.metrics.evaluated(group.key, result)
-        await self._write(entry.tenant, result.samples)
+        await self._write(entry.tenant, result.samples[result.committed :])
         if result.alerts_to_send:
             await self._send(entry.tenant, result.alerts_to_send)
+
+    def _committer(self, tenant: str) -> Callable[[list[Sample]], None]:
+        """Writes samples from the evaluating thread, waiting until they are committed."""
+        loop = asyncio.get_running_loop()
+
+        def commit(samples: list[Sample]) -> None:
+            asyncio.run_coroutine_threadsafe(self._write(tenant, samples), loop).result()
+
+        return commit
 
     async def _write(self, tenant: str, samples: list[Sample]) -> None:
         if not samples:

@@ -293,3 +293,28 @@ def test_a_removed_group_marks_all_its_series_stale() -> None:
         "service:errors:sum",
     ]
     assert all(s[1] == T0 + MINUTE and math.isnan(s[2]) for s in samples)
+
+
+def test_a_later_rule_sees_an_earlier_recording_rule_at_the_same_evaluation() -> None:
+    source = _source()
+    group = make_group(
+        "groups:\n  - name: g\n    rules:\n"
+        "      - record: service:errors:sum\n        expr: sum by (service) (errors)\n"
+        "      - alert: Errors\n        expr: service:errors:sum > 0\n"
+        "      - record: unused:sum\n        expr: sum(errors)\n",
+        source,
+    )
+    committed: list[list[str]] = []
+
+    def commit(samples: list[tuple[dict[str, str], int, float]]) -> None:
+        committed.append([labels["__name__"] for labels, _, _ in samples])
+        for labels, ts, value in samples:
+            source.add(labels, [ts], [value])
+
+    result = group.evaluate(T0, commit)
+    # Only the recording rule a later rule reads is written ahead; the rest at the end.
+    assert committed == [["service:errors:sum"]]
+    assert result.committed == 1
+    assert [a.labels["alertname"] for a in result.alerts_to_send] == ["Errors"]
+    names = [labels["__name__"] for labels, _, _ in result.samples[result.committed :]]
+    assert names == ["ALERTS", "ALERTS_FOR_STATE", "unused:sum"]
