@@ -157,13 +157,17 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 ) ENGINE = MergeTree ORDER BY version
 """
 
-# Loki streams: the stream's labels and their hash; an n-gram text index on the body so line
-# filters (`|= "timeout"`, `|~ "5.."`, compiled to LIKE and match()) skip granules.
+# Loki streams: the stream's labels and their hash; an n-gram bloom filter on the body so line
+# filters (`|= "timeout"`, `|~ "5.."`, compiled to LIKE and match()) skip granules. A bloom
+# filter rather than a full-text index: measured on log lines, the text index took three times
+# the space of the compressed bodies and made inserts nine times slower, for line filters that
+# were only a little faster.
 LOG_STREAMS = (
     "ALTER TABLE logs ADD COLUMN IF NOT EXISTS labels Map(LowCardinality(String), String) "
     "AFTER service_name",
     "ALTER TABLE logs ADD COLUMN IF NOT EXISTS stream_id UInt64 AFTER labels",
-    "ALTER TABLE logs ADD INDEX IF NOT EXISTS idx_body body TYPE text(tokenizer = ngrams(3))",
+    "ALTER TABLE logs ADD INDEX IF NOT EXISTS idx_body body TYPE ngrambf_v1(3, 65536, 2, 0) "
+    "GRANULARITY 1",
     "ALTER TABLE logs MATERIALIZE INDEX idx_body",
 )
 

@@ -29,6 +29,7 @@ from observatory.store.protocol import Store
 
 _ZERO_TRACE = "0" * 32
 _ZERO_SPAN = "0" * 16
+_ID_LABELS = ("trace_id", "span_id")
 # Rows fetched per round trip when the pipeline runs in Python: bounds memory per query.
 CHUNK_ROWS = 200_000
 _INVALID_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
@@ -51,7 +52,7 @@ METADATA = "mapConcat({})".format(
         + [_as_text("attributes", s) for s in KIND_SUFFIXES]
     )
 )
-_METADATA_KEY = "cityHash64({}, trace_id, span_id, severity_number)".format(
+_METADATA_KEY = "cityHash64({}, severity_number)".format(
     ", ".join(p + s for p in ("resource_attributes", "attributes") for s in KIND_SUFFIXES)
 )
 _ENTRY_COLUMNS = (
@@ -198,35 +199,44 @@ class LogReader:
     def _counted_in_sql(
         self, agg: ast.RangeAggregation, cond: sql.Conditions, start: int, end: int, step: int
     ) -> list[SampleSeries]:
-        # Buckets of `width` ns whose edges are window edges, so every window of every step
-        # is a whole number of buckets: bucket k holds (base + (k-1)*width, base + k*width].
-        width = agg.range_ns if start == end else math.gcd(agg.range_ns, step)
-        base = start - agg.offset_ns - agg.range_ns
+        # Lines are counted per elementary bucket: the stretch between two consecutive window
+        # edges. Window i is (base + i*step, base + i*step + range], so every window is a
+        # whole number of buckets, and there are at most two buckets per step whatever the
+        # step and range are. A line falls in the bucket ending at the first edge at or after
+        # it: the nearer of the next left edge and the next right edge.
+        step = agg.range_ns if start == end else step
+        window = agg.range_ns
+        base = start - agg.offset_ns - window
+        ahead = -(-window // step) * step  # keeps the right-edge arithmetic positive
+        ts = "toUnixTimestamp64Nano(timestamp)"
+        next_left = f"{base} + intDiv({ts} - {base} + {step - 1}, {step}) * {step}"
+        next_right = (
+            f"{base + window - ahead} + intDiv({ts} - {base + window - ahead} + {step - 1}, "
+            f"{step}) * {step}"
+        )
         measure = "sum(length(body))" if agg.op in _BYTES_OPS else "count()"
         rows = self._select(
             f"""SELECT any(labels) AS stream, any({METADATA}) AS metadata,
-                any(lower(hex(trace_id))) AS tid, any(lower(hex(span_id))) AS sid,
                 any(severity_number) AS severity,
-                intDiv(toUnixTimestamp64Nano(timestamp) - {base} + {width} - 1, {width}) AS bucket,
+                least({next_left}, {next_right}) AS bucket_end,
                 {measure} AS measure, count() AS lines, sum(length(body)) AS nbytes
             FROM logs WHERE {cond.where}
-            GROUP BY stream_id, {_METADATA_KEY}, bucket
-            ORDER BY bucket""",
+            GROUP BY stream_id, {_METADATA_KEY}, bucket_end""",
             cond.params,
         )
         columns = rows.to_pydict()
         self.stats.add(sum(columns["lines"]), sum(columns["nbytes"]))
         grouped: dict[frozenset[tuple[str, str]], tuple[list[int], list[float]]] = {}
         for i, stream in enumerate(columns["stream"]):
+            # Trace and span ids are per line: as series labels they would make a series of
+            # every traced line. Metric queries see them only as filters.
             labels = entry_labels(
-                stream,
-                columns["metadata"][i],
-                columns["tid"][i],
-                columns["sid"][i],
-                columns["severity"][i],
+                stream, columns["metadata"][i], _ZERO_TRACE, _ZERO_SPAN, columns["severity"][i]
             )
+            for name in _ID_LABELS:
+                labels.pop(name, None)
             times, values = grouped.setdefault(frozenset(labels.items()), ([], []))
-            times.append(base + columns["bucket"][i] * width)
+            times.append(columns["bucket_end"][i])
             values.append(float(columns["measure"][i]))
         return [_series(key, times, values) for key, (times, values) in grouped.items()]
 
@@ -246,6 +256,7 @@ class LogReader:
         for rows in self._chunks(cond, first, last):
             self._count(rows)
             for ts, line, labels in _rows(rows):
+                ids = {k: labels[k] for k in _ID_LABELS if k in labels}
                 value: float
                 if unwrapped:
                     sampled = pipeline.sample(ts, line, labels)
@@ -259,6 +270,10 @@ class LogReader:
                     labels = processed[1]
                     value = float(len(line.encode())) if byte_counts else 1.0
                 self.stats.post_filter_lines += 1
+                for name, value_id in ids.items():
+                    # The line's own ids, still as read: filters, not series labels.
+                    if labels.get(name) == value_id:
+                        del labels[name]
                 times, values = grouped.setdefault(frozenset(labels.items()), ([], []))
                 times.append(ts)
                 values.append(value)

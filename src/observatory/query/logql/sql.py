@@ -1,7 +1,7 @@
 """LogQL pushed down to SQL: stream selectors, time ranges and line filters as WHERE clauses.
 
 User values never enter the SQL text: each becomes a named parameter. Line filters compile
-to LIKE and match(), which the body's n-gram text index can answer, so a filter for a rare
+to LIKE and match(), which the body's n-gram bloom filter index can answer, so a filter for a rare
 word reads only the granules that may hold it. ClickHouse's match() is RE2, the same regex
 dialect as Loki's, so pushed regexes mean what they mean in Loki.
 """

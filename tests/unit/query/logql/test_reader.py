@@ -22,9 +22,10 @@ ROWS = 2500
 RUN = 300
 
 
-def _row(ts: int, body: str, severity: int) -> LogRow:
-    zero_trace, zero_span = bytes(16), bytes(8)
-    return LogRow(ts, ts, severity, "", body, "", zero_trace, zero_span, 0, "", 0)
+def _row(ts: int, body: str, severity: int, trace_number: int = 0) -> LogRow:
+    trace = trace_number.to_bytes(16, "big")
+    span = trace_number.to_bytes(8, "big")
+    return LogRow(ts, ts, severity, "", body, "", trace, span, 0, "", 0)
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,8 @@ def loaded(store: EmbeddedStore) -> EmbeddedStore:
     for i in range(ROWS):
         ts = NOW - 3600 * SECOND + (i // RUN) * 60 * SECOND + (i % 7)
         body = f"n={i} level={'error' if i % 10 == 0 else 'info'} took={i % 50}ms"
-        columns.append(streams[i % 2], [("user", f"u{i % 3}")], _row(ts, body, 9))
+        row = _row(ts, body, 9, trace_number=i + 1 if i % 5 == 0 else 0)
+        columns.append(streams[i % 2], [("user", f"u{i % 3}")], row)
     store.insert("logs", columns.table())
     return store
 
@@ -103,3 +105,21 @@ def test_bytes_and_unwrap(loaded: EmbeddedStore) -> None:
     )
     values = evaluate(top, NOW, NOW, SECOND, _reader(loaded))  # type: ignore[arg-type]
     assert max(s.values.max() for s in values.series) == pytest.approx(0.049)
+
+
+def test_trace_ids_filter_but_do_not_split_series(loaded: EmbeddedStore) -> None:
+    for text in (
+        'count_over_time({service_name="api"}[2h])',
+        'count_over_time({service_name="api"} | label_format x="1" [2h])',
+    ):
+        result = evaluate(parse_expr(text), NOW, NOW, SECOND, _reader(loaded))  # type: ignore[arg-type]
+        assert len(result.series) == 6  # two pods x three users
+        assert all("trace_id" not in s.labels for s in result.series)
+        assert sum(s.values[0] for s in result.series) == ROWS
+    entries = _reader(loaded).entries(
+        parse_log_query('{service_name="api"} |= "n=0 "'), NOW - 7200 * SECOND, NOW, 10, True
+    )
+    trace_id = entries[0].labels["trace_id"]
+    by_trace = parse_expr(f'count_over_time({{service_name="api"}} | trace_id="{trace_id}" [2h])')
+    result = evaluate(by_trace, NOW, NOW, SECOND, _reader(loaded))  # type: ignore[arg-type]
+    assert [s.values[0] for s in result.series] == [1]
