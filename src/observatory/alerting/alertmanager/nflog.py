@@ -9,11 +9,8 @@ alerts are not notified again before the repeat interval, and nothing sent is fo
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Set
@@ -21,6 +18,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+from observatory.durable import write_atomically
 
 DEFAULT_RETENTION_SECONDS = 120 * 3600.0
 _FORMAT_VERSION = 1
@@ -221,29 +220,3 @@ class NotificationLog:
             "entries": [e.to_json() for e in self._entries.values()],
         }
         write_atomically(self.path, json.dumps(body, separators=(",", ":")).encode())
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Replaces `path` with `data` so that a crash leaves either the old or the new file:
-    write a temporary file beside it, fsync, rename over, fsync the directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

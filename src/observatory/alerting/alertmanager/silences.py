@@ -16,9 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import re
-import tempfile
 import threading
 import time
 import uuid
@@ -29,6 +27,7 @@ from typing import Any, Literal
 
 from observatory.alerting.alertmanager.alert_store import printable, valid_label_name, valid_utf8
 from observatory.alerting.model import Matcher, MatchType
+from observatory.durable import write_atomically
 from observatory.errors import BadRequestError, NotFoundError
 
 log = logging.getLogger(__name__)
@@ -280,25 +279,3 @@ def _from_json(item: dict[str, Any]) -> Silence:
         comment=str(item["comment"]),
         updated_at=float(item["updatedAt"]),
     )
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so a crash leaves either the old or the new file, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    # The rename itself lives in the directory; without this fsync a crash can undo it.
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)

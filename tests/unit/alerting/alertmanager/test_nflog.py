@@ -10,8 +10,8 @@ from observatory.alerting.alertmanager.nflog import (
     NotificationLog,
     NotifyReason,
     decide,
-    write_atomically,
 )
+from observatory.durable import write_atomically
 from tests.unit.alerting.alertmanager.core_fakes import FakeClock
 
 NOW = 1_000_000.0
