@@ -97,12 +97,16 @@ class StoreSeriesSource:
         where = self._series_filter(matchers, start_ms)
         tenant = where.param(self.tenant)
         start, end = where.param(start_ms), where.param(end_ms)
+        conditions = " AND ".join(where.sql)
         sql = (
             "SELECT fingerprint, toUnixTimestamp64Milli(timestamp) AS t, value FROM samples "
             f"WHERE tenant = {{{tenant}:String}} "
             f"AND timestamp BETWEEN fromUnixTimestamp64Milli({{{start}:Int64}}) "
             f"AND fromUnixTimestamp64Milli({{{end}:Int64}}) "
-            f"AND fingerprint IN (SELECT fingerprint FROM series WHERE {' AND '.join(where.sql)}) "
+            # The metric names narrow the sort key's first column: without them the scan
+            # cannot skip to the fingerprints' ranges.
+            f"AND metric_name IN (SELECT metric_name FROM series WHERE {conditions}) "
+            f"AND fingerprint IN (SELECT fingerprint FROM series WHERE {conditions}) "
             f"ORDER BY fingerprint, t LIMIT {self.max_samples + 1}"
         )
         table = self.store.query(sql, where.params)
