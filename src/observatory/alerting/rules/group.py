@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -171,6 +172,8 @@ class RuleGroup:
         # Recording rules whose output a later rule of the group reads: written before that
         # rule runs, so it sees them at this evaluation's timestamp, as in Prometheus.
         self._commit_after = read_later(spec.rules)
+        # Set when the server stops: an evaluation in progress ends after its current rule.
+        self.abort = threading.Event()
         # Per rule: the series its last successful evaluation wrote, for stale markers.
         self._previous: list[dict[LabelKey, dict[str, str]]] = [{} for _ in self.rules]
         # Series of rules gone in a reload, marked stale at the next evaluation.
@@ -187,6 +190,8 @@ class RuleGroup:
         started = self._clock()
         result = GroupResult()
         for index, rule in enumerate(self.rules):
+            if self.abort.is_set():
+                break
             self._evaluate_rule(index, rule, at_ms, result)
             if commit is not None and index in self._commit_after:
                 commit(result.samples[result.committed :])

@@ -21,6 +21,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -92,6 +93,13 @@ def sample_columns(tenant: str, samples: list[Sample]) -> MetricColumns:
     return columns
 
 
+EVALUATION_THREADS = 2
+
+
+def _evaluation_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(EVALUATION_THREADS, thread_name_prefix="rule-evaluation")
+
+
 def eval_slot_ms(key: str, interval_ms: int, now_ms: int) -> int:
     """The latest of the group's evaluation slots at or before `now_ms`."""
     digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
@@ -148,6 +156,9 @@ class RuleManager:
         self._clock = clock
         self._sleep = sleep
         self._running: dict[tuple[str, str], _Running] = {}
+        # Rule evaluation has threads of its own: a rule that waits for a commit must not
+        # hold a thread of the pool the commit itself (and the API) runs on.
+        self._executor = _evaluation_pool()
         self._lock = asyncio.Lock()
         self._started = False
         self.last_reload_successful = True
@@ -192,9 +203,14 @@ class RuleManager:
     async def stop(self) -> None:
         async with self._lock:
             for entry in self._running.values():
+                entry.group.abort.set()
                 await entry.stop(wait=False)
             self._running.clear()
             self._started = False
+            # An evaluation in a worker thread stops after its current rule; wait for it, so
+            # nothing queries the store once it is closed.
+            await asyncio.to_thread(self._executor.shutdown, True)
+            self._executor = _evaluation_pool()
 
     def _record_reload(self, errors: dict[str, str]) -> None:
         self.last_reload_successful = not errors
@@ -325,12 +341,14 @@ class RuleManager:
         self.metrics.iterations(group.key, scheduled=1, missed=0)
         entry.busy = True
         try:
+            loop = asyncio.get_running_loop()
             commit = self._committer(entry.tenant)
-            result = await asyncio.to_thread(group.evaluate, ts, commit)
+            result = await loop.run_in_executor(self._executor, group.evaluate, ts, commit)
             entry.iterations += 1
             # As Prometheus: after the second evaluation, once recording rules are fresh.
             if group.should_restore and entry.iterations >= 2:
-                await asyncio.to_thread(group.restore_for_state, self._now_ms())
+                now = self._now_ms()
+                await loop.run_in_executor(self._executor, group.restore_for_state, now)
         except Exception:  # rules catch their own errors; this is a bug, keep the loop going
             log.exception("evaluating rule group %s", group.key)
             return
