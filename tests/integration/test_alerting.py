@@ -163,6 +163,18 @@ def test_grouping_repeat_inhibition_silence_and_kill(tmp_path: Path, webhook: We
         alerts = subprocess.run([*amtool, "alert", "query"], capture_output=True, text=True)
         assert alerts.returncode == 0, alerts.stderr
         assert "BurstCritical" in alerts.stdout
+        added = subprocess.run(
+            [*amtool, "silence", "add", "alertname=BurstCritical", "--comment=check", "-a", "t"],
+            capture_output=True,
+            text=True,
+        )
+        assert added.returncode == 0, added.stderr
+        listed = subprocess.run([*amtool, "silence", "query", "-q"], capture_output=True, text=True)
+        assert added.stdout.strip() in listed.stdout
+        expired = subprocess.run(
+            [*amtool, "silence", "expire", added.stdout.strip()], capture_output=True, text=True
+        )
+        assert expired.returncode == 0, expired.stderr
         rules = httpx.get(f"{server.api}/api/v1/rules").json()["data"]["groups"][0]
         assert {r["name"] for r in rules["rules"]} == {"BurstHigh", "BurstCritical", "burst:sum"}
         firing = httpx.get(f"{server.api}/api/v1/alerts").json()["data"]["alerts"]
