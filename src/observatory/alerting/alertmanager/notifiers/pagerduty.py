@@ -25,7 +25,7 @@ from observatory.alerting.alertmanager.notifiers.data import (
     template_data,
     truncate,
 )
-from observatory.alerting.alertmanager.notifiers.retry import Delivery, HttpSender
+from observatory.alerting.alertmanager.notifiers.retry import Delivery, HttpIntegration
 from observatory.alerting.alertmanager.notifiers.templating import Renderer
 from observatory.alerting.model import Alert
 
@@ -36,23 +36,8 @@ _TOO_LARGE = (
 )
 
 
-class PagerdutyIntegration:
+class PagerdutyIntegration(HttpIntegration[PagerdutyConfig]):
     name = "pagerduty"
-
-    def __init__(
-        self,
-        config: PagerdutyConfig,
-        receiver: str,
-        index: int,
-        sender: HttpSender,
-        external_url: str,
-    ) -> None:
-        self.config = config
-        self.receiver = receiver
-        self.index = index
-        self.send_resolved = config.send_resolved
-        self._sender = sender
-        self._external_url = external_url
 
     def payload(
         self, notification: Notification, alerts: Sequence[Alert], key: str

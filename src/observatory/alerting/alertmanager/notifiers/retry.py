@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 
@@ -148,3 +148,30 @@ class HttpSender:
 
 
 _HEADERS: Mapping[str, str] = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+
+
+class _SendsResolved(Protocol):
+    @property
+    def send_resolved(self) -> bool: ...
+
+
+ConfigT = TypeVar("ConfigT", bound=_SendsResolved)
+
+
+class HttpIntegration(Generic[ConfigT]):
+    """What every `*_configs` entry holds: its config, where it sits, and the HTTP sender."""
+
+    def __init__(
+        self,
+        config: ConfigT,
+        receiver: str,
+        index: int,
+        sender: HttpSender,
+        external_url: str,
+    ) -> None:
+        self.config = config
+        self.receiver = receiver
+        self.index = index
+        self.send_resolved = config.send_resolved
+        self._sender = sender
+        self._external_url = external_url

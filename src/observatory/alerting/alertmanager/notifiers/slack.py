@@ -20,28 +20,13 @@ from observatory.alerting.alertmanager.notifiers.data import (
     summary_list_text,
     template_data,
 )
-from observatory.alerting.alertmanager.notifiers.retry import Delivery, HttpSender
+from observatory.alerting.alertmanager.notifiers.retry import Delivery, HttpIntegration
 from observatory.alerting.alertmanager.notifiers.templating import Renderer
 from observatory.alerting.model import Alert
 
 
-class SlackIntegration:
+class SlackIntegration(HttpIntegration[SlackConfig]):
     name = "slack"
-
-    def __init__(
-        self,
-        config: SlackConfig,
-        receiver: str,
-        index: int,
-        sender: HttpSender,
-        external_url: str,
-    ) -> None:
-        self.config = config
-        self.receiver = receiver
-        self.index = index
-        self.send_resolved = config.send_resolved
-        self._sender = sender
-        self._external_url = external_url
 
     def payload(self, notification: Notification, alerts: Sequence[Alert]) -> dict[str, Any]:
         data = template_data(notification, alerts, self._external_url)

@@ -9,27 +9,12 @@ from observatory.alerting.alertmanager.config_model import WebhookConfig
 from observatory.alerting.alertmanager.dispatcher import Notification
 from observatory.alerting.alertmanager.notifiers.base import SecretError, read_secret
 from observatory.alerting.alertmanager.notifiers.data import template_data
-from observatory.alerting.alertmanager.notifiers.retry import Delivery, HttpSender
+from observatory.alerting.alertmanager.notifiers.retry import Delivery, HttpIntegration
 from observatory.alerting.model import Alert
 
 
-class WebhookIntegration:
+class WebhookIntegration(HttpIntegration[WebhookConfig]):
     name = "webhook"
-
-    def __init__(
-        self,
-        config: WebhookConfig,
-        receiver: str,
-        index: int,
-        sender: HttpSender,
-        external_url: str,
-    ) -> None:
-        self.config = config
-        self.receiver = receiver
-        self.index = index
-        self.send_resolved = config.send_resolved
-        self._sender = sender
-        self._external_url = external_url
 
     def payload(self, notification: Notification, alerts: Sequence[Alert]) -> dict[str, Any]:
         """The JSON body; beyond `max_alerts` alerts are cut and counted in truncatedAlerts."""
